@@ -1,0 +1,57 @@
+# Learning-rate scheduling in four frameworks. Two commands for a newcomer:
+#   make setup   # .venv with Python 3.11 + the pinned CPU stack, Jupyter kernel, data
+#   make test    # unit tests + every notebook executed by nbval in smoke mode
+PYTHON ?= python3.11
+VENV ?= .venv
+BIN := $(VENV)/bin
+KERNEL := d2l-compat
+CHAPTER_NOTEBOOKS := $(sort $(wildcard chapters/*/*.ipynb))
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+.PHONY: setup install kernel data test unit smoke reproduce results bench lab clean
+
+setup: install kernel data
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+install: $(BIN)/python
+	$(BIN)/pip install --progress-bar off -e '.[all,dev]'
+
+kernel: $(BIN)/python
+	$(BIN)/python -m ipykernel install --user --name $(KERNEL) --display-name "Python 3.11 ($(KERNEL))"
+
+data: $(BIN)/python
+	$(BIN)/python -m d2l_compat.data
+
+# Everything, in smoke mode (tests/conftest.py sets D2L_MODE=smoke), on 2 workers.
+test: $(BIN)/python
+	$(BIN)/pytest -n 2 --dist loadfile --nbval-lax --nbval-current-env tests chapters
+
+unit: $(BIN)/python
+	$(BIN)/pytest -n 2 --dist loadfile tests
+
+smoke: $(BIN)/python
+	$(BIN)/pytest -n 2 --dist loadfile --nbval-lax --nbval-current-env chapters
+
+# Re-run every chapter in full mode (minutes per framework), in place, then the table.
+reproduce: $(BIN)/python
+	for nb in $(CHAPTER_NOTEBOOKS); do \
+	  D2L_MODE=full $(BIN)/jupyter nbconvert --to notebook --execute --inplace \
+	    --ExecutePreprocessor.timeout=7200 --ExecutePreprocessor.kernel_name=$(KERNEL) $$nb || exit 1; \
+	done
+	$(MAKE) results
+
+results: $(BIN)/python
+	$(BIN)/python -m d2l_compat.results
+
+bench: $(BIN)/python
+	$(BIN)/python benchmarks/throughput.py
+	$(BIN)/python benchmarks/schedules_speed.py
+
+lab: $(BIN)/python
+	$(BIN)/jupyter lab chapters
+
+clean:
+	rm -rf results/smoke .pytest_cache build *.egg-info
+	find . -name __pycache__ -type d -prune -exec rm -rf {} +

@@ -1,0 +1,12 @@
+"""Shared helpers for the learning-rate scheduling notebooks.
+
+Import the room of your framework the way D2L imports ``d2l``::
+
+    from d2l_compat import torch as d2l        # or tensorflow, mxnet, jax
+
+Importing this package imports no deep-learning framework.
+"""
+
+__version__ = "0.1.0"
+
+FRAMEWORKS = ("pytorch", "tensorflow", "mxnet", "jax")

@@ -1,0 +1,142 @@
+"""Plots for the notebooks: D2L's ``plot``, ``set_figsize``, ``Animator``, ``show_images``.
+
+Nothing here changes matplotlib's global rcParams: the default figure size is this
+module's own setting, passed explicitly to every figure it makes.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+_DEFAULTS = {"figsize": (3.5, 2.5)}
+
+
+def set_figsize(figsize=(3.5, 2.5)) -> None:
+    """Set the default size of the figures this module makes (no rcParams change)."""
+    width, height = figsize
+    if width <= 0 or height <= 0:
+        raise ValueError(f"figsize must be positive, got {figsize!r}")
+    _DEFAULTS["figsize"] = (float(width), float(height))
+
+
+def _in_notebook() -> bool:
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return False
+    shell = get_ipython()
+    return shell is not None and type(shell).__name__ == "ZMQInteractiveShell"
+
+
+def set_axes(axes, xlabel=None, ylabel=None, xlim=None, ylim=None, xscale="linear",
+             yscale="linear", legend=None) -> None:
+    """Label, scale and limit a matplotlib Axes (D2L's set_axes)."""
+    axes.set_xlabel(xlabel)
+    axes.set_ylabel(ylabel)
+    axes.set_xscale(xscale)
+    axes.set_yscale(yscale)
+    if xlim is not None:
+        axes.set_xlim(xlim)
+    if ylim is not None:
+        axes.set_ylim(ylim)
+    if legend:
+        axes.legend(legend)
+    axes.grid(True)
+
+
+def _as_series(X, Y):
+    """D2L's plot accepts one or many series, with or without x values."""
+    def has_one_axis(v):
+        return (hasattr(v, "ndim") and v.ndim == 1) or (
+            isinstance(v, list) and (not v or not hasattr(v[0], "__len__")))
+
+    if has_one_axis(X):
+        X = [X]
+    if Y is None:
+        X, Y = [[]] * len(X), X
+    elif has_one_axis(Y):
+        Y = [Y]
+    if len(X) != len(Y):
+        X = X * len(Y)
+    return X, Y
+
+
+def plot(X, Y=None, xlabel=None, ylabel=None, legend=None, xlim=None, ylim=None,
+         xscale="linear", yscale="linear", fmts=("-", "m--", "g-.", "r:"), figsize=None,
+         axes=None):
+    """Plot data points (D2L's plot); returns the Axes."""
+    if axes is None:
+        import matplotlib.pyplot as plt
+        _, axes = plt.subplots(figsize=figsize or _DEFAULTS["figsize"])
+    for x, y, fmt in zip(*_as_series(X, Y), fmts * 10):
+        x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+        axes.plot(x, y, fmt) if len(x) else axes.plot(y, fmt)
+    set_axes(axes, xlabel, ylabel, xlim, ylim, xscale, yscale, legend)
+    return axes
+
+
+def show_images(imgs, num_rows, num_cols, titles=None, scale=1.5):
+    """A grid of images with optional titles (D2L's show_images); returns the Axes."""
+    import matplotlib.pyplot as plt
+    _, axes = plt.subplots(num_rows, num_cols,
+                           figsize=(num_cols * scale, num_rows * scale))
+    axes = np.asarray(axes).flatten()
+    for i, (ax, img) in enumerate(zip(axes, imgs)):
+        ax.imshow(np.asarray(img).squeeze(), cmap="gray")
+        ax.axes.get_xaxis().set_visible(False)
+        ax.axes.get_yaxis().set_visible(False)
+        if titles:
+            ax.set_title(titles[i])
+    return axes
+
+
+class Animator:
+    """Draw data incrementally (D2L's Animator).
+
+    In Jupyter the figure is shown once and updated in place; outside Jupyter it only
+    records the points, so scripts and tests can use it. ``close()`` releases the figure.
+    """
+
+    def __init__(self, xlabel=None, ylabel=None, legend=None, xlim=None, ylim=None,
+                 xscale="linear", yscale="linear", fmts=("-", "m--", "g-.", "r:"),
+                 figsize=None, live: bool | None = None):
+        self.live = _in_notebook() if live is None else live
+        self.legend = list(legend or [])
+        self.axes_config = dict(xlabel=xlabel, ylabel=ylabel, xlim=xlim, ylim=ylim,
+                                xscale=xscale, yscale=yscale, legend=self.legend)
+        self.fmts, self.X, self.Y = fmts, None, None
+        self.fig = self.axes = self._handle = None
+        if self.live:
+            from matplotlib.figure import Figure  # not pyplot: no global figure registry
+            self.fig = Figure(figsize=figsize or _DEFAULTS["figsize"])
+            self.axes = self.fig.add_subplot()
+
+    def add(self, x, y) -> None:
+        """Add one point per series (``y`` is a sequence, or a scalar for one series)."""
+        if not hasattr(y, "__len__"):
+            y = [y]
+        n = len(y)
+        if not hasattr(x, "__len__"):
+            x = [x] * n
+        if self.X is None:
+            self.X, self.Y = [[] for _ in range(n)], [[] for _ in range(n)]
+        for i, (a, b) in enumerate(zip(x, y)):
+            if a is not None and b is not None:
+                self.X[i].append(float(a))
+                self.Y[i].append(float(b))
+        if self.live:
+            self._draw()
+
+    def _draw(self) -> None:
+        from IPython.display import display
+        self.axes.cla()
+        for x, y, fmt in zip(self.X, self.Y, self.fmts * 10):
+            self.axes.plot(x, y, fmt)
+        set_axes(self.axes, **self.axes_config)
+        if self._handle is None:
+            self._handle = display(self.fig, display_id=True)
+        else:
+            self._handle.update(self.fig)
+
+    def close(self) -> None:
+        self.fig = self.axes = None

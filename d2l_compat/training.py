@@ -1,0 +1,145 @@
+"""The framework-free part of training: the epoch loop, its history and its report.
+
+A framework room supplies two callables and this module does the rest:
+
+* ``train_epoch(epoch) -> EpochStats``: one pass over the training data with the
+  framework's optimizer, returning sums and the lr read back from the optimizer;
+* ``evaluate() -> float``: test accuracy.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+
+from d2l_compat.plotting import Animator
+from d2l_compat.runmode import DEFAULT_SEED, Timer, run_mode
+
+# Per-update lrs are read back from the optimizer every this many updates.
+LR_LOG_EVERY = 10
+
+
+@dataclass
+class EpochStats:
+    """What one epoch of training returns to the loop."""
+
+    loss_sum: float      # sum of per-example losses
+    correct: float       # number of correct predictions
+    count: int           # number of examples
+    lr: float            # lr of the epoch's first update, read back from the optimizer
+    step_lrs: list = field(default_factory=list)  # [(update index, lr)] sampled
+
+
+@dataclass
+class EpochRecord:
+    epoch: int
+    lr: float
+    train_loss: float
+    train_acc: float
+    test_acc: float
+    examples_per_sec: float
+    seconds: float
+
+
+@dataclass
+class History:
+    """Per-epoch metrics of one training run, with what is needed to reproduce it."""
+
+    framework: str
+    device: str = "cpu"
+    seed: int = DEFAULT_SEED
+    mode: str = field(default_factory=run_mode)
+    schedule: dict | None = None       # schedule config, when a d2l_compat schedule was used
+    schedule_unit: str | None = None   # "epoch" or "update"
+    data_source: str | None = None
+    split_reconstructed: bool | None = None
+    versions: dict = field(default_factory=dict)
+    epochs: list[EpochRecord] = field(default_factory=list)
+    step_lrs: list = field(default_factory=list)
+    diverged: bool = False
+
+    def column(self, name: str) -> list:
+        return [getattr(record, name) for record in self.epochs]
+
+    @property
+    def lr(self) -> list[float]:
+        return self.column("lr")
+
+    @property
+    def train_loss(self) -> list[float]:
+        return self.column("train_loss")
+
+    @property
+    def train_acc(self) -> list[float]:
+        return self.column("train_acc")
+
+    @property
+    def test_acc(self) -> list[float]:
+        return self.column("test_acc")
+
+    @property
+    def examples_per_sec(self) -> float:
+        """Median training throughput over the epochs (robust to a slow first epoch)."""
+        rates = sorted(self.column("examples_per_sec"))
+        return rates[len(rates) // 2] if rates else float("nan")
+
+    @property
+    def final(self) -> dict:
+        last = self.epochs[-1]
+        return {"train_loss": last.train_loss, "train_acc": last.train_acc,
+                "test_acc": last.test_acc}
+
+    def summary(self) -> str:
+        f = self.final
+        return (f"loss {f['train_loss']:.3f}, train acc {f['train_acc']:.3f}, "
+                f"test acc {f['test_acc']:.3f}\n"
+                f"{self.examples_per_sec:.1f} examples/sec on {self.device}")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "History":
+        data = dict(data)
+        data["epochs"] = [  # JSON stores a diverged run's NaN as null
+            EpochRecord(**{k: math.nan if v is None else v for k, v in record.items()})
+            for record in data.get("epochs", [])]
+        data["step_lrs"] = [tuple(pair) for pair in data.get("step_lrs", [])]
+        return cls(**data)
+
+
+def fit(train_epoch, evaluate, num_epochs: int, history: History, *, start_epoch: int = 0,
+        animator: bool | Animator = True, verbose: bool = True) -> History:
+    """Run epochs ``start_epoch .. num_epochs-1``, recording into ``history``.
+
+    Epoch ``t`` trains with whatever lr the framework's optimizer holds for it; the lr
+    recorded is the one read back from the optimizer, never the one we meant to set.
+    """
+    if not isinstance(num_epochs, int) or num_epochs <= 0:
+        raise ValueError(f"num_epochs must be a positive int, got {num_epochs!r}")
+    if animator is True:
+        animator = Animator(xlabel="epoch", xlim=[1, num_epochs],
+                            legend=["train loss", "train acc", "test acc"])
+    timer = Timer()
+    for epoch in range(start_epoch, num_epochs):
+        timer.start()
+        stats = train_epoch(epoch)
+        seconds = timer.stop()
+        test_acc = float(evaluate())
+        record = EpochRecord(epoch=epoch, lr=float(stats.lr),
+                             train_loss=stats.loss_sum / stats.count,
+                             train_acc=stats.correct / stats.count, test_acc=test_acc,
+                             examples_per_sec=stats.count / seconds, seconds=seconds)
+        history.epochs.append(record)
+        history.step_lrs.extend((int(s), float(lr)) for s, lr in stats.step_lrs)
+        if not math.isfinite(record.train_loss):  # diverged: later epochs would be NaN too
+            history.diverged = True
+            print(f"stopped: training diverged in epoch {epoch} (lr {record.lr:g})")
+            break
+        if animator:
+            animator.add(epoch + 1, (record.train_loss, record.train_acc, test_acc))
+    if animator:
+        animator.close()
+    if verbose:
+        print(history.summary())
+    return history

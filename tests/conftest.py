@@ -1,0 +1,40 @@
+"""Test settings: smoke mode everywhere, and skip what needs a missing framework."""
+
+import importlib.util
+import os
+from pathlib import Path
+
+import pytest
+
+# Set before any notebook kernel starts, so nbval's kernels inherit it.
+os.environ["D2L_MODE"] = "smoke"
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+FRAMEWORK_MODULES = {"pytorch": "torch", "tensorflow": "tensorflow", "mxnet": "mxnet",
+                     "jax": "jax"}
+CHAPTERS = Path(__file__).resolve().parents[1] / "chapters"
+
+
+def framework_missing(framework: str) -> str | None:
+    """The reason to skip ``framework``'s notebooks, or None when it is installed."""
+    module = FRAMEWORK_MODULES[framework]
+    if importlib.util.find_spec(module) is None:
+        return f"{module} is not installed (pip install -e '.[{module}]')"
+    return None
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        path = Path(str(item.fspath)).resolve()
+        if CHAPTERS in path.parents:
+            framework = path.relative_to(CHAPTERS).parts[0]
+            reason = framework in FRAMEWORK_MODULES and framework_missing(framework)
+            if reason:
+                item.add_marker(pytest.mark.skip(reason=reason))
+
+
+@pytest.fixture
+def results_tmp(tmp_path, monkeypatch):
+    """Send results files of a test to a temporary directory."""
+    monkeypatch.setenv("D2L_RESULTS_DIR", str(tmp_path / "results"))
+    return tmp_path / "results"

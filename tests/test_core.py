@@ -1,0 +1,160 @@
+"""The framework-free core: run mode, utilities, the epoch loop, results, plotting."""
+
+import json
+import math
+
+import matplotlib
+import numpy as np
+import pytest
+
+matplotlib.use("Agg")
+
+from d2l_compat import plotting, results  # noqa: E402
+from d2l_compat.runmode import Accumulator, Timer, run_mode  # noqa: E402
+from d2l_compat.training import EpochStats, History, fit  # noqa: E402
+
+
+def test_run_mode(monkeypatch):
+    monkeypatch.setenv("D2L_MODE", "smoke")
+    assert run_mode() == "smoke"
+    monkeypatch.delenv("D2L_MODE")
+    assert run_mode() == "full"
+    monkeypatch.setenv("D2L_MODE", "fast")
+    with pytest.raises(ValueError, match="D2L_MODE must be one of"):
+        run_mode()
+
+
+def test_accumulator_and_timer():
+    acc = Accumulator(2)
+    acc.add(1, 2.5)
+    acc.add(3, 0.5)
+    assert acc[0] == 4 and acc[1] == 3.0
+    with pytest.raises(ValueError, match="holds 2 sums, got 1"):
+        acc.add(1)
+    acc.reset()
+    assert acc.data == [0.0, 0.0]
+    timer = Timer()
+    timer.stop()
+    timer.start()
+    timer.stop()
+    assert len(timer.times) == 2 and timer.sum() >= timer.avg() >= 0
+    assert timer.cumsum()[-1] == pytest.approx(timer.sum())
+
+
+def _scripted_epochs(lrs, losses):
+    """A train_epoch callable that replays given lrs and losses (100 examples/epoch)."""
+    def train_epoch(epoch):
+        return EpochStats(loss_sum=losses[epoch] * 100, correct=50 + epoch, count=100,
+                          lr=lrs[epoch], step_lrs=[(epoch * 10, lrs[epoch])])
+    return train_epoch
+
+
+def test_fit_records_what_the_framework_reports(capsys):
+    history = History(framework="pytorch", mode="smoke")
+    fit(_scripted_epochs([0.3, 0.2, 0.1], [2.0, 1.0, 0.5]), lambda: 0.75, 3, history,
+        animator=False)
+    assert history.lr == [0.3, 0.2, 0.1]
+    assert history.train_loss == [2.0, 1.0, 0.5]
+    assert history.train_acc == [0.5, 0.51, 0.52]
+    assert history.test_acc == [0.75] * 3
+    assert [e.epoch for e in history.epochs] == [0, 1, 2]
+    assert history.step_lrs == [(0, 0.3), (10, 0.2), (20, 0.1)]
+    assert history.examples_per_sec > 0
+    assert "loss 0.500, train acc 0.520, test acc 0.750" in capsys.readouterr().out
+
+
+def test_fit_resumes_and_stops_on_divergence(capsys):
+    history = History(framework="jax", mode="smoke")
+    fit(_scripted_epochs([1, 2, 3, 4], [1.0, 2.0, math.nan, 1.0]), lambda: 0.1, 4, history,
+        start_epoch=1, animator=False, verbose=False)
+    assert [e.epoch for e in history.epochs] == [1, 2]  # started at 1, stopped at the NaN
+    assert history.diverged
+    assert "diverged in epoch 2" in capsys.readouterr().out
+
+
+def test_fit_rejects_bad_epochs():
+    with pytest.raises(ValueError, match="num_epochs must be a positive int"):
+        fit(None, None, 0, History(framework="mxnet"))
+
+
+def test_history_round_trip():
+    history = History(framework="tensorflow", mode="smoke", schedule={"class": "Constant"})
+    fit(_scripted_epochs([0.1, 0.1], [1.0, 0.9]), lambda: 0.5, 2, history, animator=False,
+        verbose=False)
+    again = History.from_dict(json.loads(json.dumps(history.to_dict())))
+    assert again == history
+
+
+def test_record_run_writes_atomically_and_merges(results_tmp):
+    history = History(framework="pytorch", mode="smoke", data_source="somewhere",
+                      versions={"torch": "x"})
+    fit(_scripted_epochs([0.3, 0.2], [1.0, math.nan]), lambda: 0.5, 2, history,
+        animator=False, verbose=False)
+    path = results.record_run("lr_scheduler", "baseline", history)
+    results.record_run("lr_scheduler", "cosine", history, note="second")
+    assert path == results_tmp / "pytorch" / "lr_scheduler.json"
+    saved = json.loads(path.read_text())  # strict JSON: NaN stored as null
+    assert saved["mode"] == "smoke" and saved["data_source"] == "somewhere"
+    assert set(saved["runs"]) == {"baseline", "cosine"}
+    assert saved["runs"]["cosine"]["note"] == "second"
+    assert saved["runs"]["baseline"]["epochs"][1]["train_loss"] is None
+    assert list(results_tmp.rglob("*.tmp")) == []
+    loaded = results.load_history("pytorch", "lr_scheduler", "baseline")
+    assert loaded.lr == [0.3, 0.2] and math.isnan(loaded.train_loss[1])
+    with pytest.raises(KeyError, match="no run 'nope'"):
+        results.load_history("pytorch", "lr_scheduler", "nope")
+
+
+def test_results_path_names_bad_framework():
+    with pytest.raises(ValueError, match="framework must be one of"):
+        results.results_path("caffe", "lenet")
+
+
+def test_smoke_results_never_land_in_committed_results(monkeypatch):
+    monkeypatch.delenv("D2L_RESULTS_DIR", raising=False)
+    assert results.results_dir("smoke") == results.results_dir("full") / "smoke"
+
+
+def test_compare_with_d2l_table():
+    history = History(framework="mxnet")
+    fit(_scripted_epochs([0.3], [0.25]), lambda: 0.88, 1, history, animator=False,
+        verbose=False)
+    table = results.compare_with_d2l({"baseline": history, "extra": history}, "mxnet")
+    lines = table.splitlines()
+    assert lines[2] == "| baseline lr 0.3 | 0.250 / 0.500 / 0.880 | 0.160 / 0.939 / 0.884 |"
+    assert lines[3].endswith("| not published |")
+
+
+class TestPlotting:
+    def test_plot_many_series_and_no_rcparams_change(self):
+        before = dict(matplotlib.rcParams)
+        plotting.set_figsize((4, 3))
+        axes = plotting.plot(np.arange(5), [np.arange(5), np.arange(5) ** 2],
+                             xlabel="x", legend=["a", "b"], yscale="log")
+        assert len(axes.lines) == 2 and axes.get_yscale() == "log"
+        assert tuple(axes.figure.get_size_inches()) == (4, 3)
+        assert dict(matplotlib.rcParams) == before
+        plotting.set_figsize()
+        with pytest.raises(ValueError, match="figsize must be positive"):
+            plotting.set_figsize((0, 1))
+
+    def test_animator_outside_jupyter_records_only(self):
+        animator = plotting.Animator(legend=["loss", "acc"])
+        animator.add(1, (0.5, 0.8))
+        animator.add(2, (0.4, None))
+        assert animator.fig is None  # nothing drawn outside Jupyter
+        assert animator.X == [[1.0, 2.0], [1.0]] and animator.Y == [[0.5, 0.4], [0.8]]
+
+    def test_animator_live_draws_into_its_own_figure(self):
+        animator = plotting.Animator(legend=["loss"], live=True)
+        animator.axes_config["legend"] = ["loss"]
+        animator._handle = type("Handle", (), {"update": lambda self, fig: None})()
+        animator.add(1, 0.5)
+        animator.add(2, 0.25)
+        assert [list(line.get_ydata()) for line in animator.axes.lines] == [[0.5, 0.25]]
+        animator.close()
+        assert animator.fig is None
+
+    def test_show_images_titles(self):
+        axes = plotting.show_images(np.zeros((4, 28, 28)), 2, 2, titles=list("abcd"))
+        assert [ax.get_title() for ax in axes] == list("abcd")

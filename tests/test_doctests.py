@@ -1,0 +1,16 @@
+"""The formulas and examples in the core's docstrings run as doctests."""
+
+import doctest
+import importlib
+
+import pytest
+
+CORE_MODULES = ["d2l_compat.schedules", "d2l_compat.lr_finder", "d2l_compat.data"]
+
+
+@pytest.mark.parametrize("name", CORE_MODULES)
+def test_docstring_examples(name):
+    module = importlib.import_module(name)
+    result = doctest.testmod(module, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
+    assert result.attempted > 0, f"{name} has lost its examples"
+    assert result.failed == 0, f"{result.failed} doctest(s) failed in {name}"

@@ -1,0 +1,427 @@
+"""Tests for d2l_compat.lr_finder (framework-free range-test logic)."""
+
+import json
+import math
+import subprocess
+import sys
+
+import matplotlib
+
+matplotlib.use("Agg")  # headless; set before pyplot is imported
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+from d2l_compat.lr_finder import (  # noqa: E402
+    DEFAULT_RULE,
+    MIN_POINTS,
+    LRFinderResult,
+    LRRangeTest,
+    lr_sweep,
+    run_range_test,
+    smooth_losses,
+    suggest_all,
+    suggest_minimum_div_10,
+    suggest_steepest,
+    suggest_valley,
+)
+
+RULES = ("steepest", "minimum_div_10", "valley")
+RATIO = 1e8 ** (1 / 99)  # grid ratio of the default sweep 1e-7 .. 10 in 100 steps
+
+
+def quad_wall(lr):
+    """Minimum 1 at lr = 1e-2, quadratic in log10(lr), a wall after lr = 1."""
+    loss = (math.log10(lr) + 2.0) ** 2 + 1.0
+    return loss + 1e3 if lr > 1.0 else loss
+
+
+def ema_closed_form(losses, beta):
+    """Bias-corrected EMA from its closed form (independent of the module)."""
+    out = []
+    for i in range(len(losses)):
+        weights = [(1 - beta) * beta ** (i - j) for j in range(i + 1)]
+        out.append(sum(w * x for w, x in zip(weights, losses[: i + 1])) / (1 - beta ** (i + 1)))
+    return np.array(out)
+
+
+def drive(losses, **kwargs):
+    """Feed a fixed loss sequence through the documented loop protocol."""
+    rt = LRRangeTest(**kwargs)
+    for step, _lr in rt:
+        if not rt.record(losses[step]):
+            break
+    return rt.result()
+
+
+# --------------------------------------------------------------------------- sweep
+
+def test_exponential_sweep_endpoints_and_constant_ratio():
+    lrs = lr_sweep()
+    assert lrs.shape == (100,)
+    assert lrs[0] == 1e-7 and lrs[-1] == 10.0
+    np.testing.assert_allclose(lrs[1:] / lrs[:-1], RATIO, rtol=1e-12)
+
+
+def test_exponential_sweep_small_grid_is_decades():
+    np.testing.assert_allclose(lr_sweep(1e-4, 1.0, 5), [1e-4, 1e-3, 1e-2, 1e-1, 1.0], rtol=1e-12)
+
+
+def test_linear_sweep_endpoints_and_constant_spacing():
+    lrs = lr_sweep(0.01, 1.0, 100, mode="linear")
+    assert lrs[0] == 0.01 and lrs[-1] == 1.0
+    np.testing.assert_allclose(np.diff(lrs), 0.01, rtol=1e-9)
+
+
+@pytest.mark.parametrize("kwargs, name", [
+    ({"start_lr": 0.0}, "start_lr"),
+    ({"start_lr": -1e-3}, "start_lr"),
+    ({"start_lr": 0.0, "mode": "linear"}, "start_lr"),
+    ({"start_lr": float("nan")}, "start_lr"),
+    ({"start_lr": "1e-7"}, "start_lr"),
+    ({"end_lr": 1e-7}, "end_lr"),
+    ({"end_lr": 1e-8}, "end_lr"),
+    ({"end_lr": float("inf")}, "end_lr"),
+    ({"num_steps": 1}, "num_steps"),
+    ({"num_steps": 10.0}, "num_steps"),
+    ({"num_steps": True}, "num_steps"),
+    ({"mode": "cosine"}, "mode"),
+])
+def test_sweep_validation_names_the_parameter(kwargs, name):
+    with pytest.raises(ValueError, match=name):
+        lr_sweep(**kwargs)
+    with pytest.raises(ValueError, match=name):
+        LRRangeTest(**kwargs)
+
+
+def test_sweep_accepts_numpy_int():
+    assert len(lr_sweep(num_steps=np.int64(7))) == 7
+
+
+@pytest.mark.parametrize("kwargs, name", [
+    ({"beta": 1.0}, "beta"),
+    ({"beta": -0.1}, "beta"),
+    ({"diverge_factor": 1.0}, "diverge_factor"),
+    ({"diverge_factor": float("nan")}, "diverge_factor"),
+    ({"skip_start": -1}, "skip_start"),
+    ({"skip_end": 1.5}, "skip_end"),
+])
+def test_range_test_validation_names_the_parameter(kwargs, name):
+    with pytest.raises(ValueError, match=name):
+        LRRangeTest(**kwargs)
+
+
+# --------------------------------------------------------------------------- smoothing
+
+def test_smoothing_by_hand():
+    s = smooth_losses([2.0, 4.0, 1.0], beta=0.9)
+    assert s[0] == pytest.approx(2.0)                    # bias correction: first value = first loss
+    assert s[1] == pytest.approx((0.09 * 2 + 0.1 * 4) / (1 - 0.81))
+    assert s[2] == pytest.approx((0.081 * 2 + 0.09 * 4 + 0.1 * 1) / (1 - 0.729))
+    assert s[1] == pytest.approx(0.58 / 0.19)
+
+
+def test_smoothing_matches_closed_form_and_keeps_constants():
+    rng = np.random.default_rng(0)
+    x = rng.uniform(0.5, 3.0, size=30)
+    np.testing.assert_allclose(smooth_losses(x, beta=0.8), ema_closed_form(list(x), 0.8), rtol=1e-12)
+    np.testing.assert_allclose(smooth_losses([3.0] * 10), 3.0, rtol=1e-12)  # no pull towards 0
+    np.testing.assert_array_equal(smooth_losses(x, beta=0.0), x)
+
+
+def test_smoothing_validation():
+    with pytest.raises(ValueError, match="beta"):
+        smooth_losses([1.0], beta=1.0)
+    with pytest.raises(ValueError, match="1-D"):
+        smooth_losses([[1.0, 2.0]])
+
+
+def test_recorder_smooths_with_the_same_ema():
+    losses = list(np.linspace(3.0, 1.0, 20) + 0.1 * np.sin(np.arange(20)))
+    res = drive(losses, num_steps=20)
+    np.testing.assert_array_equal(res.losses, losses)
+    np.testing.assert_allclose(res.smoothed, smooth_losses(losses), rtol=1e-12)
+    np.testing.assert_allclose(res.smoothed, ema_closed_form(losses, 0.9), rtol=1e-12)
+
+
+# --------------------------------------------------------------------------- suggestions on arrays
+
+@pytest.fixture
+def raw_curve():
+    """Default sweep with the quadratic loss, cut before the wall."""
+    lrs = lr_sweep()
+    lrs = lrs[lrs <= 1.0]
+    return lrs, np.array([quad_wall(lr) for lr in lrs])
+
+
+def test_minimum_div_10_on_raw_curve(raw_curve):
+    lr = suggest_minimum_div_10(*raw_curve)
+    assert 1e-3 / RATIO <= lr <= 1e-3 * RATIO
+
+
+def test_steepest_is_below_the_minimum(raw_curve):
+    lrs, losses = raw_curve
+    assert suggest_steepest(lrs, losses) < 1e-2
+    # The quadratic falls fastest at its left edge: skipping moves the pick.
+    assert suggest_steepest(lrs, losses) == lrs[0]
+    assert suggest_steepest(lrs, losses, skip_start=10) == lrs[10]
+
+
+def test_steepest_finds_the_inflection_of_a_realistic_curve():
+    # Flat, then a sigmoid drop centred at lr = 1e-3, then a wall.
+    lrs = lr_sweep()
+    x = np.log10(lrs)
+    losses = 2.3 - 1.5 / (1 + np.exp(-3 * (x + 3))) + np.where(x > 0, 10.0, 0.0)
+    lr = suggest_steepest(lrs, losses, skip_end=15)
+    assert 1e-3 / RATIO <= lr <= 1e-3 * RATIO
+    valley = suggest_valley(lrs, losses, skip_end=15)
+    assert 1e-3 < valley < 1e-1          # in the descent, past its steepest point
+    assert np.gradient(losses, x)[np.searchsorted(lrs, valley)] < 0
+
+
+def test_valley_is_in_the_descending_region(raw_curve):
+    lrs, losses = raw_curve
+    lr = suggest_valley(lrs, losses)
+    assert lrs[0] < lr < 1e-2
+    # Exact rule: valley runs from index 0 to the minimum; pick 2/3 of the way.
+    i_min = int(np.argmin(losses))
+    assert lr == lrs[(2 * i_min) // 3]
+
+
+def test_valley_bridges_a_noisy_uptick():
+    lrs = lr_sweep(1e-8, 1.0, 9)
+    losses = [5.0, 4.0, 3.0, 3.5, 2.0, 1.0, 0.5, 2.0, 6.0]  # uptick at index 3
+    # Longest decreasing subsequence 5, 4, 3, 2, 1, 0.5: indices 0..6 -> 0 + 12 // 3 = 4.
+    assert suggest_valley(lrs, losses) == lrs[4]
+
+
+def test_valley_prefers_the_longest_valley_not_the_first():
+    lrs = lr_sweep(1e-9, 1.0, 10)
+    losses = [3.0, 2.0, 9.0, 8.0, 7.0, 6.0, 5.0, 4.0, 2.5, 9.5]
+    # 9 > 8 > ... > 2.5 (indices 2..8, length 7) beats 3 > 2 (length 2)
+    # and 3 > ... > 2.5 via 3.0 (length 2).
+    assert suggest_valley(lrs, losses) == lrs[2 + (2 * 6) // 3]
+
+
+@pytest.mark.parametrize("rule", [suggest_steepest, suggest_minimum_div_10, suggest_valley])
+def test_rules_reject_short_and_bad_curves(rule):
+    lrs = lr_sweep(1e-4, 1.0, 8)
+    losses = np.linspace(2.0, 1.0, 8)
+    assert rule(lrs, losses, skip_start=3) > 0          # exactly MIN_POINTS left
+    with pytest.raises(ValueError, match=f"at least {MIN_POINTS}"):
+        rule(lrs, losses, skip_start=2, skip_end=2)
+    with pytest.raises(ValueError, match=f"at least {MIN_POINTS}"):
+        rule(lrs[:4], losses[:4])
+    with pytest.raises(ValueError, match="equal length"):
+        rule(lrs, losses[:-1])
+    with pytest.raises(ValueError, match="finite"):
+        rule(lrs, np.r_[losses[:-1], np.nan])
+    with pytest.raises(ValueError, match="increasing"):
+        rule(lrs[::-1], losses)
+
+
+def test_suggest_all_gives_none_on_short_curves():
+    lrs = lr_sweep(1e-4, 1.0, 6)
+    losses = np.linspace(2.0, 1.0, 6)
+    assert suggest_all(lrs, losses, skip_start=2) == dict.fromkeys(RULES)
+    assert all(v is not None for v in suggest_all(lrs, losses).values())
+    with pytest.raises(ValueError, match="finite"):     # long but bad: not hidden
+        suggest_all(lrs, np.r_[losses[:-1], np.inf])
+
+
+# --------------------------------------------------------------------------- recorder and stop rules
+
+def test_synthetic_curve_diverges_at_the_wall():
+    lrs = lr_sweep()
+    losses = [quad_wall(lr) for lr in lrs]
+    res = run_range_test(quad_wall)
+    wall = int(np.argmax(lrs > 1.0))                     # first update past lr 1
+    # Independent stop rule: first step > 0 with smoothed > 4 * best so far.
+    s = ema_closed_form(losses, 0.9)
+    expected = next(i for i in range(1, len(s)) if s[i] > 4 * s[: i + 1].min())
+    assert expected == wall
+    assert res.stop_reason == "diverged" and res.stopped_early
+    assert len(res.lrs) == wall + 1                      # the diverging point is kept
+    np.testing.assert_array_equal(res.lrs, lrs[: wall + 1])
+    assert res.smoothed[-1] > 4 * res.smoothed.min()
+    assert np.all(res.smoothed[1:-1] <= 4 * np.minimum.accumulate(res.smoothed)[1:-1])
+
+
+def test_synthetic_curve_suggestions_with_smoothing():
+    res = run_range_test(quad_wall)
+    sug = res.suggestions
+    assert set(sug) == set(RULES)
+    assert sug["steepest"] < 1e-2
+    # The EMA lags ~beta/(1-beta) = 9 steps: the smoothed minimum sits right of 1e-2.
+    assert 1e-3 <= sug["minimum_div_10"] <= 1e-3 * RATIO ** 10
+    assert res.lrs[0] < sug["valley"] < 1e-2
+    assert res.suggestion == sug[DEFAULT_RULE] == sug["valley"]
+    assert res.skip_start == 10 and res.skip_end == 0     # num_steps // 10, as fastai
+
+
+def test_divergence_stop_by_hand_without_smoothing():
+    res = drive([1.0, 1.0, 1.0, 1.0, 4.0, 4.5, 1.0], num_steps=7, beta=0.0)
+    # 4.0 is not > 4 * 1.0 (strict); 4.5 is.
+    assert res.stop_reason == "diverged"
+    np.testing.assert_array_equal(res.losses, [1.0, 1.0, 1.0, 1.0, 4.0, 4.5])
+
+
+def test_divergence_stop_by_hand_with_smoothing():
+    # After five 1.0s a 100 gives (0.9 * (1 - 0.9**5) + 10) / (1 - 0.9**6) = 22.1 > 4.
+    res = drive([1.0] * 5 + [100.0, 1.0], num_steps=7)
+    assert res.stop_reason == "diverged" and len(res.losses) == 6
+    assert res.smoothed[-1] == pytest.approx((0.9 * (1 - 0.9 ** 5) + 10) / (1 - 0.9 ** 6))
+    # ... while a 3 gives (0.9 * (1 - 0.9**5) + 0.3) / (1 - 0.9**6) = 1.43: keep going.
+    res = drive([1.0] * 5 + [3.0, 1.0], num_steps=7)
+    assert res.stop_reason == "completed" and len(res.losses) == 7
+
+
+def test_divergence_rule_waits_for_the_second_step_and_can_be_disabled():
+    rt = LRRangeTest(num_steps=5, beta=0.0)
+    assert rt.record(-1.0) is True                       # -1 > 4 * -1, but step 0 never stops
+    res = drive([1.0, 50.0, 1.0], num_steps=3, diverge_factor=None)
+    assert res.stop_reason == "completed"
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), -float("inf"), np.float32("nan")])
+def test_non_finite_loss_truncates(bad):
+    rt = LRRangeTest(num_steps=10)
+    keep = [rt.record(x) for x in (1.0, 0.9, 0.8)]
+    assert keep == [True, True, True]
+    assert rt.record(bad) is False and rt.done
+    res = rt.result()
+    assert res.stop_reason == "nan" and res.stopped_early
+    assert len(res.lrs) == len(res.losses) == len(res.smoothed) == 3
+    assert np.all(np.isfinite(res.losses)) and np.all(np.isfinite(res.smoothed))
+    np.testing.assert_array_equal(res.lrs, rt.lrs[:3])
+
+
+def test_nan_on_first_step_gives_an_empty_result():
+    res = drive([float("nan")], num_steps=10)
+    assert res.stop_reason == "nan" and len(res.lrs) == 0
+    assert res.suggestions == dict.fromkeys(RULES) and res.suggestion is None
+    json.dumps(res.to_dict())
+    fig, ax = plt.subplots()
+    assert res.plot(ax=ax) is ax
+    plt.close(fig)
+
+
+def test_completed_when_no_divergence():
+    rt = LRRangeTest(start_lr=1e-5, end_lr=1.0, num_steps=20)
+    steps, keep = [], []
+    for step, lr in rt:
+        assert lr == rt.lrs[step]
+        steps.append(step)
+        keep.append(rt.record(2.0 - 0.05 * step))
+    assert steps == list(range(20))
+    assert keep == [True] * 19 + [False]                 # False: nothing left to run
+    res = rt.result()
+    assert res.stop_reason == "completed" and not res.stopped_early
+    np.testing.assert_array_equal(res.lrs, lr_sweep(1e-5, 1.0, 20))
+
+
+def test_linear_mode_end_to_end():
+    res = run_range_test(quad_wall, start_lr=1e-3, end_lr=0.1, num_steps=50, mode="linear", beta=0.0)
+    assert res.stop_reason == "completed"
+    np.testing.assert_allclose(np.diff(res.lrs), np.diff(res.lrs)[0])
+    step = res.lrs[1] - res.lrs[0]
+    assert abs(10 * res.suggestions["minimum_div_10"] - 1e-2) <= step
+
+
+def test_protocol_errors():
+    rt = LRRangeTest(num_steps=5)
+    it = iter(rt)
+    next(it)
+    with pytest.raises(RuntimeError, match="record"):
+        next(it)                                         # asked for step 1 without recording step 0
+    rt = LRRangeTest(num_steps=2)
+    rt.record(1.0)
+    rt.record(1.0)
+    with pytest.raises(RuntimeError, match="over"):
+        rt.record(1.0)
+    assert list(rt) == []
+
+
+def test_read_back_lr_is_checked_and_stored():
+    rt = LRRangeTest(start_lr=1e-3, end_lr=1.0, num_steps=4)
+    planned = rt.lrs[0]
+    rt.record(1.0, lr=np.float32(planned))              # float32 round-off is fine
+    assert rt.result().lrs[0] == float(np.float32(planned))
+    with pytest.raises(ValueError, match="planned"):
+        rt.record(1.0, lr=rt.lrs[0])                     # one-step shift: previous lr
+    assert rt.step == 1
+
+
+def test_result_before_the_end_is_interrupted():
+    rt = LRRangeTest(num_steps=10)
+    for x in (3.0, 2.0, 1.0):
+        rt.record(x)
+    res = rt.result()
+    assert res.stop_reason == "interrupted" and res.stopped_early and len(res.lrs) == 3
+
+
+def test_result_arrays_are_read_only_copies():
+    rt = LRRangeTest(num_steps=10, skip_start=0)
+    for x in (3.0, 2.5, 2.0, 1.5, 1.0, 0.9):
+        rt.record(x)
+    res = rt.result()
+    with pytest.raises(ValueError):
+        res.losses[0] = 0.0
+    rt.record(0.8)
+    assert len(res.losses) == 6
+    assert "6 points" in repr(res) and "interrupted" in repr(res)
+
+
+# --------------------------------------------------------------------------- serialisation and plot
+
+def test_to_dict_is_json_and_round_trips():
+    res = run_range_test(quad_wall)
+    d = json.loads(json.dumps(res.to_dict()))
+    assert d["stop_reason"] == "diverged" and d["stopped_early"] is True
+    assert d["suggestion_rule"] == DEFAULT_RULE and d["suggestion"] == res.suggestion
+    assert d["config"]["start_lr"] == 1e-7 and d["config"]["beta"] == 0.9
+    back = LRFinderResult.from_dict(d)
+    for name in ("lrs", "losses", "smoothed"):
+        np.testing.assert_array_equal(getattr(back, name), getattr(res, name))
+    assert back.suggestions == res.suggestions and back.stop_reason == res.stop_reason
+
+
+def test_result_rejects_unknown_stop_reason():
+    with pytest.raises(ValueError, match="stop_reason"):
+        LRFinderResult([], [], [], False, "finished", {})
+
+
+def test_plot_log_axis_curves_and_marks():
+    res = run_range_test(quad_wall)
+    rc_before = dict(matplotlib.rcParams)
+    ax = res.plot()
+    assert ax.get_xscale() == "log"
+    labels = [line.get_label() for line in ax.get_lines()]
+    assert labels[:2] == ["loss", "smoothed loss"]
+    for rule in RULES:
+        (mark,) = [ln for ln in ax.get_lines() if ln.get_label().startswith(rule + ":")]
+        assert mark.get_xdata()[0] == pytest.approx(res.suggestions[rule])
+    assert any("(suggested)" in lab and lab.startswith(DEFAULT_RULE) for lab in labels)
+    legend = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert len(legend) == 5
+    # y range follows the smoothed curve, not the 1000+ raw spike at the wall.
+    assert ax.get_ylim()[1] < 1.1 * res.smoothed.max()
+    assert dict(matplotlib.rcParams) == rc_before
+    plt.close(ax.figure)
+
+
+def test_plot_on_given_axes_with_skips():
+    res = run_range_test(quad_wall)
+    fig, ax = plt.subplots()
+    assert res.plot(ax=ax, skip_start=10, skip_end=5, show_raw=False) is ax
+    (smooth,) = [ln for ln in ax.get_lines() if ln.get_label() == "smoothed loss"]
+    np.testing.assert_array_equal(smooth.get_xdata(), res.lrs[10:-5])
+    assert not any(ln.get_label() == "loss" for ln in ax.get_lines())
+    plt.close(fig)
+
+
+def test_importing_the_module_does_not_import_matplotlib():
+    code = "import sys, d2l_compat.lr_finder; print('matplotlib' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
