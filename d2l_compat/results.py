@@ -113,3 +113,84 @@ def compare_with_d2l(histories: dict[str, History], framework: str) -> str:
         theirs = " / ".join(f"{v:.3f}" for v in ref) if ref else "not published"
         lines.append(f"| {RUN_TITLES.get(run, run)} | {ours} | {theirs} |")
     return "\n".join(lines)
+
+
+CHAPTER_TITLES = {
+    "lenet": "LeNet on Fashion-MNIST (constant lr 0.3, 30 epochs)",
+    "lr_scheduler": "Learning Rate Scheduling (30 epochs each)",
+    "warmup_cosine": "Warmup, hold and cosine decay",
+    "lr_finder": "Finding a learning rate",
+}
+
+
+def _cell(run: dict | None) -> str:
+    if run is None:
+        return "—"
+    last = run["epochs"][-1]
+    loss = "diverged" if last["train_loss"] is None else f"{last['train_loss']:.3f}"
+    return f"{last['test_acc']:.3f} / {loss}"
+
+
+def chapter_table(chapter: str, mode: str = "full") -> str | None:
+    """Markdown table: rows = runs, columns = frameworks, 'test acc / train loss'."""
+    found = {fw: load_results(fw, chapter, mode) for fw in FRAMEWORKS}
+    found = {fw: data for fw, data in found.items() if data}
+    if not found:
+        return None
+    runs = list(dict.fromkeys(run for data in found.values() for run in data["runs"]))
+    lines = ["| run | " + " | ".join(FRAMEWORKS) + " |", "|---" * (len(FRAMEWORKS) + 1) + "|"]
+    for run in runs:
+        cells = [_cell(found.get(fw, {}).get("runs", {}).get(run)) for fw in FRAMEWORKS]
+        lines.append(f"| {RUN_TITLES.get(run, run)} | " + " | ".join(cells) + " |")
+    sources = sorted({str(data.get("data_source")) for data in found.values()})
+    lines.append("")
+    lines.append(f"Data source: {', '.join(sources)}.")
+    return "\n".join(lines)
+
+
+def plot_test_accuracy(chapter: str, path: Path, mode: str = "full") -> bool:
+    """One panel per run: test accuracy per epoch, one line per framework."""
+    found = {fw: load_results(fw, chapter, mode) for fw in FRAMEWORKS}
+    found = {fw: data for fw, data in found.items() if data}
+    runs = list(dict.fromkeys(run for data in found.values() for run in data["runs"]))
+    if not runs:
+        return False
+    from matplotlib.figure import Figure
+    fig = Figure(figsize=(3.2 * len(runs), 2.8), layout="constrained")
+    for ax, run in zip(fig.subplots(1, len(runs), squeeze=False)[0], runs):
+        for fw, data in found.items():
+            if run in data["runs"]:
+                acc = [e["test_acc"] for e in data["runs"][run]["epochs"]]
+                ax.plot(range(1, len(acc) + 1), acc, label=fw)
+        ax.set_title(RUN_TITLES.get(run, run), fontsize=9)
+        ax.set_xlabel("epoch")
+        ax.grid(True)
+    fig.axes[0].set_ylabel("test accuracy")
+    fig.axes[0].legend(fontsize=8)
+    fig.savefig(path, dpi=80)
+    return True
+
+
+def write_readme(mode: str = "full") -> Path:
+    """Rebuild ``results/README.md`` (and its figures) from the JSON files."""
+    directory = results_dir(mode)
+    directory.mkdir(parents=True, exist_ok=True)
+    parts = ["# Results", "",
+             "Written by `make reproduce` (`python -m d2l_compat.results`) from the JSON "
+             "files beside it: full-mode runs, seed 0, CPU. Cells are "
+             "**test accuracy / train loss** after the last epoch.", ""]
+    for chapter, title in CHAPTER_TITLES.items():
+        table = chapter_table(chapter, mode)
+        if table is None:
+            continue
+        parts += [f"## {title}", "", table, ""]
+        figure = directory / f"{chapter}_test_accuracy.png"
+        if plot_test_accuracy(chapter, figure, mode):
+            parts += [f"![test accuracy per epoch]({figure.name})", ""]
+    path = directory / "README.md"
+    path.write_text("\n".join(parts))
+    return path
+
+
+if __name__ == "__main__":
+    print(f"wrote {write_readme(sys.argv[1] if len(sys.argv) > 1 else 'full')}")
