@@ -133,10 +133,18 @@ class Animator:
         for x, y, fmt in zip(self.X, self.Y, self.fmts * 10):
             self.axes.plot(x, y, fmt)
         set_axes(self.axes, **self.axes_config)
+        # Send a PNG ourselves: a bare Figure has no display formatter until pyplot has
+        # made a figure in this kernel, so the first training of a notebook showed none.
+        import io
+
+        from IPython.display import Image
+        buffer = io.BytesIO()
+        self.fig.savefig(buffer, format="png", bbox_inches="tight")
+        image = Image(data=buffer.getvalue(), format="png")
         if self._handle is None:
-            self._handle = display(self.fig, display_id=True)
+            self._handle = display(image, display_id=True)
         else:
-            self._handle.update(self.fig)
+            self._handle.update(image)
 
     def close(self) -> None:
         self.fig = self.axes = None

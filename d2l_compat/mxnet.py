@@ -1,0 +1,225 @@
+"""MXNet (Gluon) room of d2l_compat: ``from d2l_compat import mxnet as d2l``.
+
+Thin by design: it converts arrays to ``mx.nd`` NDArrays (classic Gluon, the global
+``npx.set_np()`` switch is never called), builds LeNet and the ``gluon.Trainer``, and
+bridges the framework-free schedules of :mod:`d2l_compat.schedules` to
+``mxnet.lr_scheduler`` through :class:`GluonSchedule`.
+
+Importing it changes no global state except the documented numpy shim
+(:mod:`d2l_compat._mxnet_shim`, which restores ``np.bool`` for MXNet 1.9.1).
+"""
+
+from __future__ import annotations
+
+from d2l_compat import _mxnet_shim  # noqa: F401  (must run before mxnet is imported)
+
+import mxnet as mx  # noqa: E402
+from mxnet import autograd, gluon  # noqa: E402
+from mxnet.gluon import nn  # noqa: E402
+
+from d2l_compat import data as _data  # noqa: E402
+from d2l_compat.data import get_fashion_mnist_labels, load_fashion_mnist  # noqa: E402,F401
+from d2l_compat.plotting import Animator, plot, set_figsize, show_images  # noqa: E402,F401
+from d2l_compat.results import compare_with_d2l, record_run  # noqa: E402,F401
+from d2l_compat.runmode import DEFAULT_SEED, Accumulator, Timer, run_mode  # noqa: E402,F401
+from d2l_compat.schedules import (  # noqa: E402,F401
+    Constant, CosineScheduler, FactorScheduler, MultiFactorScheduler, PolyScheduler,
+    Schedule, SquareRootScheduler, WarmupCosineDecay, join_schedules, plot_schedules,
+    schedule_from_config, schedule_to_config)
+from d2l_compat.training import LR_LOG_EVERY, EpochStats, History, fit  # noqa: E402
+
+FRAMEWORK = "mxnet"
+VERSIONS = {"mxnet": mx.__version__}
+
+
+def try_gpu(i: int = 0) -> mx.Context:
+    """GPU ``i`` if it exists, else the CPU."""
+    return mx.gpu(i) if mx.context.num_gpus() > i else mx.cpu()
+
+
+def load_data_fashion_mnist(batch_size: int, resize=None, seed: int = DEFAULT_SEED):
+    """Fashion-MNIST in memory as (train_iter, test_iter) of NCHW float32 / int32 NDArrays."""
+    def to_ndarrays(X, y):
+        return mx.nd.array(X, dtype="float32"), mx.nd.array(y, dtype="int32")
+
+    return _data.load_data_fashion_mnist(batch_size, resize=resize, layout="NCHW",
+                                         convert=to_ndarrays, seed=seed)
+
+
+def lenet(seed: int = DEFAULT_SEED) -> nn.HybridSequential:
+    """The chapter's modernised LeNet (ReLU, max-pooling), seeded Xavier init, on the CPU.
+
+    Weights: ``mx.init.Xavier(rnd_type='uniform', factor_type='avg', magnitude=3)``,
+    i.e. Glorot uniform, U(-a, a) with a = sqrt(6 / (fan_in + fan_out)); biases zero.
+    MXNet has no generator objects, so this calls ``mx.random.seed(seed)`` (MXNet's own
+    RNG, not numpy's) right before initialising. Input sizes are given explicitly, so
+    the parameters are initialised here, not lazily at the first forward pass.
+    """
+    net = nn.HybridSequential()
+    net.add(nn.Conv2D(6, kernel_size=5, padding=2, activation="relu", in_channels=1),
+            nn.MaxPool2D(pool_size=2, strides=2),
+            nn.Conv2D(16, kernel_size=5, activation="relu", in_channels=6),
+            nn.MaxPool2D(pool_size=2, strides=2),
+            nn.Dense(120, activation="relu", in_units=16 * 5 * 5),  # Dense flattens
+            nn.Dense(84, activation="relu", in_units=120),
+            nn.Dense(10, in_units=84))
+    mx.random.seed(seed)
+    net.initialize(mx.init.Xavier(rnd_type="uniform", factor_type="avg", magnitude=3),
+                   ctx=mx.cpu())  # biases: Initializer's default is zeros
+    return net
+
+
+def num_params(net: gluon.Block) -> int:
+    """Number of scalar parameters of ``net``."""
+    return sum(p.data().size for p in net.collect_params().values())
+
+
+class GluonSchedule(mx.lr_scheduler.LRScheduler):
+    """An ``mxnet.lr_scheduler.LRScheduler`` driven by a d2l_compat schedule.
+
+    Gluon's optimizer increments ``num_update`` *before* it asks the scheduler for the
+    lr, so update ``u`` (counting from 0) sees ``num_update = u + 1``. This adapter maps
+    it back: update ``u`` trains with ``schedule(u // steps_per_epoch)`` -- per update
+    with ``steps_per_epoch=1``, per epoch with the number of minibatches of an epoch.
+    Reading ``trainer.learning_rate`` after a ``trainer.step`` returns the lr that update
+    used (before the first update it returns ``schedule(0)``).
+
+    It also wraps any callable ``t -> lr``, e.g. a native ``mxnet.lr_scheduler`` object
+    (MXNet's schedulers called with ``num_update = t`` equal ours).
+
+    ``get_config()`` / ``from_config()`` round-trip it through JSON, and it pickles as
+    that config, so ``trainer.save_states`` / ``load_states`` (which pickle the optimizer
+    with its scheduler) resume mid-schedule with the same lr sequence.
+    """
+
+    def __init__(self, schedule, steps_per_epoch: int = 1):
+        if not callable(schedule):
+            raise ValueError(f"schedule must be callable (t -> lr), got {schedule!r}")
+        if isinstance(steps_per_epoch, bool) or not isinstance(steps_per_epoch, int) \
+                or steps_per_epoch < 1:
+            raise ValueError(f"steps_per_epoch must be a positive int, got {steps_per_epoch!r}")
+        self.schedule = schedule
+        self.steps_per_epoch = steps_per_epoch
+        super().__init__(base_lr=float(schedule(0)))
+
+    def step_of(self, num_update: int) -> int:
+        """The schedule step ``t`` of Gluon's 1-based ``num_update``."""
+        return max(int(num_update) - 1, 0) // self.steps_per_epoch
+
+    def __call__(self, num_update: int) -> float:
+        return float(self.schedule(self.step_of(num_update)))
+
+    def get_config(self) -> dict:
+        """``{"schedule": schedule_to_config(...), "steps_per_epoch": n}`` (JSON types)."""
+        if not isinstance(self.schedule, Schedule):
+            raise ValueError(f"only a d2l_compat schedule has a config, got {self.schedule!r}")
+        return {"schedule": schedule_to_config(self.schedule),
+                "steps_per_epoch": self.steps_per_epoch}
+
+    @classmethod
+    def from_config(cls, config: dict) -> "GluonSchedule":
+        return cls(schedule_from_config(config["schedule"]), config["steps_per_epoch"])
+
+    def __reduce__(self):
+        if isinstance(self.schedule, Schedule):  # pickle-free of our classes' internals
+            return (GluonSchedule.from_config, (self.get_config(),))
+        return (GluonSchedule, (self.schedule, self.steps_per_epoch))
+
+    def __repr__(self):
+        return f"GluonSchedule({self.schedule!r}, steps_per_epoch={self.steps_per_epoch})"
+
+
+def evaluate_accuracy_gpu(net: gluon.Block, data_iter, device=None) -> float:
+    """Accuracy of ``net`` on ``data_iter``."""
+    device = device or list(net.collect_params().values())[0].list_ctx()[0]
+    correct, count = mx.nd.zeros((1,), ctx=device), 0
+    for X, y in data_iter:
+        X, y = X.as_in_context(device), y.as_in_context(device)
+        correct += (net(X).argmax(axis=1) == y.astype("float32")).sum()
+        count += y.size
+    return float(correct.asscalar()) / count
+
+
+def train(net: gluon.Block, train_iter, test_iter, num_epochs: int, lr: float,
+          scheduler=None, device=None, *, schedule_unit: str = "epoch", optimizer=None,
+          seed: int = DEFAULT_SEED, animator=True, verbose: bool = True,
+          history: History | None = None, start_epoch: int = 0) -> History:
+    """Train with minibatch SGD (``gluon.Trainer``); epoch (or update) ``t`` uses ``scheduler(t)``.
+
+    ``scheduler`` is a d2l_compat schedule (or any callable ``t -> lr``), wrapped in
+    :class:`GluonSchedule` so that ``t`` counts epochs or updates as ``schedule_unit``
+    says; a ready :class:`GluonSchedule`; a native ``mxnet.lr_scheduler`` object, given
+    to the Trainer unchanged (MXNet calls it per update with ``num_update = u + 1``, so
+    it needs ``schedule_unit="update"``); or None for a constant ``lr``.
+
+    ``optimizer`` is an existing ``gluon.Trainer`` to continue with (e.g. after
+    ``trainer.load_states``); it keeps its own scheduler unless ``scheduler`` is given.
+    ``mx.random.seed(seed)`` is called (LeNet draws no random numbers while training).
+    The net is hybridized with ``static_alloc=True, static_shape=True``.
+    """
+    if schedule_unit not in ("epoch", "update"):
+        raise ValueError(f"schedule_unit must be 'epoch' or 'update', got {schedule_unit!r}")
+    device = device or try_gpu()
+    mx.random.seed(seed)
+    net.collect_params().reset_ctx(device)
+    if isinstance(net, gluon.HybridBlock):
+        net.hybridize(static_alloc=True, static_shape=True)
+    steps_per_epoch = len(train_iter)
+    schedule_config = None
+    if isinstance(scheduler, mx.lr_scheduler.LRScheduler) \
+            and not isinstance(scheduler, GluonSchedule):
+        if schedule_unit != "update":
+            raise ValueError(
+                "MXNet's Trainer calls a native mxnet.lr_scheduler once per update "
+                "(with num_update = update + 1): pass schedule_unit='update', or wrap it "
+                "as GluonSchedule(scheduler, steps_per_epoch=len(train_iter)) to step it "
+                "once per epoch")
+    elif isinstance(scheduler, Schedule):
+        schedule_config = schedule_to_config(scheduler)
+        scheduler = GluonSchedule(scheduler,
+                                  steps_per_epoch if schedule_unit == "epoch" else 1)
+    elif scheduler is not None and not isinstance(scheduler, GluonSchedule):
+        scheduler = GluonSchedule(scheduler,  # any callable t -> lr
+                                  steps_per_epoch if schedule_unit == "epoch" else 1)
+    if optimizer is None:
+        params = {"learning_rate": lr} if scheduler is None else {"lr_scheduler": scheduler}
+        optimizer = gluon.Trainer(net.collect_params(), "sgd", params)
+    elif scheduler is not None:
+        optimizer.optimizer.lr_scheduler = scheduler
+    trainer = optimizer
+    adapter = trainer.optimizer.lr_scheduler
+    if isinstance(adapter, GluonSchedule) and isinstance(adapter.schedule, Schedule):
+        schedule_config = schedule_to_config(adapter.schedule)
+    loss = gluon.loss.SoftmaxCrossEntropyLoss()
+    history = history or History(
+        framework=FRAMEWORK, device=str(device), seed=seed, schedule=schedule_config,
+        schedule_unit=schedule_unit if trainer.optimizer.lr_scheduler is not None else None,
+        data_source=getattr(train_iter, "source", None),
+        split_reconstructed=getattr(train_iter, "split_reconstructed", None),
+        versions=dict(VERSIONS))
+
+    def train_epoch(epoch: int) -> EpochStats:
+        loss_sum = mx.nd.zeros((1,), ctx=device)
+        correct = mx.nd.zeros((1,), ctx=device)
+        count, step_lrs = 0, []
+        for i, (X, y) in enumerate(_data.epoch_batches(train_iter, epoch)):
+            step = epoch * steps_per_epoch + i
+            X, y = X.as_in_context(device), y.as_in_context(device)
+            with autograd.record():
+                y_hat = net(X)
+                batch_loss = loss(y_hat, y)
+            batch_loss.backward()
+            trainer.step(X.shape[0])
+            if step % LR_LOG_EVERY == 0 or i == 0:
+                # after the step: the optimizer's lr is then the one this update used
+                step_lrs.append((step, float(trainer.learning_rate)))
+            loss_sum += batch_loss.sum()
+            correct += (y_hat.argmax(axis=1) == y.astype("float32")).sum()
+            count += X.shape[0]
+        first_lr = next(lr for s, lr in step_lrs if s == epoch * steps_per_epoch)
+        return EpochStats(float(loss_sum.asscalar()), float(correct.asscalar()), count,
+                          first_lr, [p for p in step_lrs if p[0] % LR_LOG_EVERY == 0])
+
+    return fit(train_epoch, lambda: evaluate_accuracy_gpu(net, test_iter, device),
+               num_epochs, history, start_epoch=start_epoch, animator=animator,
+               verbose=verbose)

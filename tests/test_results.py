@@ -1,0 +1,57 @@
+"""The committed full-mode results: complete, finite, and trained with their schedules."""
+
+import math
+
+import numpy as np
+import pytest
+
+from d2l_compat import FRAMEWORKS
+from d2l_compat.results import load_results
+from d2l_compat.schedules import (Constant, CosineScheduler, MultiFactorScheduler,
+                                  SquareRootScheduler, schedule_from_config)
+
+EPOCHS = 30
+LR_SCHEDULER_RUNS = {
+    "baseline": Constant(0.3),
+    "square_root": SquareRootScheduler(lr=0.1),
+    "multi_factor": MultiFactorScheduler(step=[15, 30], factor=0.5, base_lr=0.5),
+    "cosine": CosineScheduler(max_update=20, base_lr=0.3, final_lr=0.01),
+    "cosine_warmup": CosineScheduler(20, warmup_steps=5, base_lr=0.3, final_lr=0.01),
+}
+
+
+def committed(framework, chapter):
+    data = load_results(framework, chapter, mode="full")
+    assert data is not None, f"results/{framework}/{chapter}.json is missing"
+    assert data["mode"] == "full" and data["framework"] == framework
+    assert data["data_source"] and data["versions"]
+    return data
+
+
+def check_run(run, expected_lrs):
+    epochs = run["epochs"]
+    assert [e["epoch"] for e in epochs] == list(range(EPOCHS))
+    for e in epochs:
+        for key in ("train_loss", "train_acc", "test_acc", "lr", "examples_per_sec"):
+            assert e[key] is not None and math.isfinite(e[key]), (key, e)
+        assert 0 <= e["train_acc"] <= 1 and 0 <= e["test_acc"] <= 1
+    np.testing.assert_allclose([e["lr"] for e in epochs], expected_lrs, rtol=1e-6)
+    assert epochs[-1]["test_acc"] > 0.8  # trained, not merely run
+
+
+@pytest.mark.parametrize("framework", FRAMEWORKS)
+def test_lr_scheduler_runs(framework):
+    data = committed(framework, "lr_scheduler")
+    assert set(data["runs"]) == set(LR_SCHEDULER_RUNS)
+    for name, schedule in LR_SCHEDULER_RUNS.items():
+        run = data["runs"][name]
+        if name != "baseline":
+            assert schedule_from_config(run["schedule"]) == schedule
+            assert run["schedule_unit"] == "epoch"
+        check_run(run, schedule(np.arange(EPOCHS)))
+
+
+@pytest.mark.parametrize("framework", FRAMEWORKS)
+def test_lenet_baseline(framework):
+    data = committed(framework, "lenet")
+    check_run(data["runs"]["baseline"], [0.3] * EPOCHS)

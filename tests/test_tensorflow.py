@@ -1,0 +1,411 @@
+"""The TensorFlow / Keras 3 room on real Fashion-MNIST smoke data (D2L_MODE=smoke, conftest)."""
+
+import doctest
+import math
+import random
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+tf = pytest.importorskip("tensorflow", reason="tensorflow is not installed (extra 'tensorflow')")
+
+import keras  # noqa: E402
+
+from d2l_compat import results  # noqa: E402
+from d2l_compat import tensorflow as d2l  # noqa: E402
+from d2l_compat.schedules import (Constant, CosineScheduler, FactorScheduler,  # noqa: E402
+                                  MultiFactorScheduler, PolyScheduler, SquareRootScheduler,
+                                  WarmupCosineDecay, join_schedules, schedule_to_config)
+
+BATCH = 256
+TIMING_FIELDS = {"examples_per_sec", "seconds"}
+F32 = dict(rtol=1e-6, atol=1e-9)  # Keras holds learning rates as float32
+SCHEDULES = [
+    Constant(0.3),
+    SquareRootScheduler(0.1),
+    FactorScheduler(0.9, stop_factor_lr=1e-2, base_lr=2.0),
+    MultiFactorScheduler([15, 30], factor=0.5, base_lr=0.5),
+    CosineScheduler(20, base_lr=0.3, final_lr=0.01),
+    CosineScheduler(20, warmup_steps=5, base_lr=0.3, final_lr=0.01),
+    PolyScheduler(25, base_lr=0.2, pwr=2, final_lr=0.001, warmup_steps=3),
+    WarmupCosineDecay(30, 4, hold=3, start_lr=0.01, target_lr=0.2, final_lr=0.001),
+    join_schedules([Constant(0.1), CosineScheduler(10, 0.3, 0.01)], [5]),
+]
+LOSS = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+
+
+@pytest.fixture(scope="module")
+def data():
+    return d2l.load_data_fashion_mnist(BATCH)
+
+
+def run(data, num_epochs, scheduler=None, lr=0.3, net=None, **kwargs):
+    train_iter, test_iter = data
+    return d2l.train(net or d2l.lenet(), train_iter, test_iter, num_epochs, lr, scheduler,
+                     animator=False, verbose=False, **kwargs)
+
+
+@pytest.fixture(scope="module")
+def two_epochs(data):
+    return run(data, 2, CosineScheduler(20, base_lr=0.3, final_lr=0.01))
+
+
+def without_timings(history):
+    state = history.to_dict()
+    state["epochs"] = [{k: v for k, v in e.items() if k not in TIMING_FIELDS}
+                       for e in state["epochs"]]
+    return state
+
+
+def lr_at(optimizer, iteration):
+    optimizer.iterations.assign(iteration)
+    return float(optimizer.learning_rate)
+
+
+# ----------------------------------------------------------------------- model, data
+def test_lenet_output_shape_and_parameter_count():
+    net = d2l.lenet()
+    assert tuple(net(tf.zeros((3, 28, 28, 1))).shape) == (3, 10)
+    assert net.count_params() == 61_706
+    X, shapes = tf.zeros((1, 28, 28, 1)), []
+    for layer in net.layers:
+        X = layer(X)
+        shapes.append(tuple(X.shape))
+    assert shapes == [(1, 28, 28, 6), (1, 14, 14, 6), (1, 10, 10, 16), (1, 5, 5, 16),
+                      (1, 400), (1, 120), (1, 84), (1, 10)]
+    assert [type(layer).__name__ for layer in net.layers] == [
+        "Conv2D", "MaxPooling2D", "Conv2D", "MaxPooling2D", "Flatten", "Dense", "Dense",
+        "Dense"]
+    activations = [getattr(layer, "activation", None) for layer in net.layers]
+    assert [a.__name__ for a in activations if a is not None] == ["relu"] * 4 + ["linear"]
+
+
+def test_lenet_init_is_seeded_glorot_uniform_with_zero_biases():
+    np_state, py_state = np.random.get_state(), random.getstate()
+    net = d2l.lenet(seed=0)
+    assert random.getstate() == py_state, "lenet changed Python's global RNG"
+    assert all(np.array_equal(a, b) for a, b in zip(np.random.get_state(), np_state))
+    kernels = 0
+    for var in net.trainable_variables:
+        value = var.numpy()
+        if var.path.endswith("bias"):
+            assert not value.any(), var.path
+            continue
+        kernels += 1
+        receptive = int(np.prod(value.shape[:-2]))  # HWIO kernels; 1 for dense (IO)
+        fan_in, fan_out = value.shape[-2] * receptive, value.shape[-1] * receptive
+        bound = math.sqrt(6 / (fan_in + fan_out))
+        assert np.abs(value).max() <= bound * (1 + 1e-6), var.path
+        assert np.abs(value).max() > 0.9 * bound, var.path  # uniform over the whole range
+        assert abs(value.mean()) < 0.2 * bound, var.path
+    assert kernels == 5
+    same, other = d2l.lenet(seed=0), d2l.lenet(seed=1)
+    for a, b, c in zip(net.trainable_variables, same.trainable_variables,
+                       other.trainable_variables):
+        assert np.array_equal(a.numpy(), b.numpy())
+        assert len(a.shape) == 1 or not np.array_equal(a.numpy(), c.numpy())
+    kernel_values = [v.numpy().ravel()[:20] for v in net.trainable_variables if len(v.shape) > 1]
+    assert not np.array_equal(kernel_values[3], kernel_values[4][:20])  # per-layer seeds
+
+
+def test_load_data_fashion_mnist_shapes_and_dtypes(data):
+    train_iter, test_iter = data
+    assert len(train_iter) == math.ceil(2_000 / BATCH) and len(test_iter) == math.ceil(1_000 / BATCH)
+    X, y = next(iter(train_iter))
+    assert isinstance(X, tf.Tensor) and isinstance(y, tf.Tensor)
+    assert tuple(X.shape) == (BATCH, 28, 28, 1) and X.dtype == tf.float32
+    assert tuple(y.shape) == (BATCH,) and y.dtype == tf.int32
+    assert 0 <= float(tf.reduce_min(X)) and float(tf.reduce_max(X)) <= 1
+    assert float(tf.reduce_max(X)) > 0.5
+    assert set(y.numpy().tolist()) <= set(range(10))
+    assert sum(int(y.shape[0]) for _, y in test_iter) == 1_000
+    assert train_iter.source and train_iter.split_reconstructed in (True, False)
+    X32, _ = next(iter(d2l.load_data_fashion_mnist(8, resize=32)[0]))
+    assert tuple(X32.shape) == (8, 32, 32, 1)
+
+
+def test_room_reexports_the_shared_helpers():
+    from d2l_compat import data, plotting, runmode, schedules
+    assert d2l.FRAMEWORK == "tensorflow"
+    assert d2l.VERSIONS == {"tensorflow": tf.__version__, "keras": keras.__version__}
+    assert d2l.try_gpu() == "/CPU:0" or tf.config.list_physical_devices("GPU")
+    assert d2l.plot is plotting.plot and d2l.Animator is plotting.Animator
+    assert d2l.show_images is plotting.show_images and d2l.set_figsize is plotting.set_figsize
+    assert d2l.Accumulator is runmode.Accumulator and d2l.Timer is runmode.Timer
+    assert d2l.run_mode() == "smoke"
+    assert d2l.record_run is results.record_run
+    assert d2l.compare_with_d2l is results.compare_with_d2l
+    assert d2l.load_fashion_mnist is data.load_fashion_mnist
+    assert d2l.get_fashion_mnist_labels([0, 9]) == ["t-shirt", "ankle boot"]
+    assert d2l.plot_schedules is schedules.plot_schedules
+    for name in ("Constant", "SquareRootScheduler", "FactorScheduler", "MultiFactorScheduler",
+                 "CosineScheduler", "PolyScheduler", "WarmupCosineDecay", "join_schedules"):
+        assert getattr(d2l, name) is getattr(schedules, name), name
+
+
+def test_importing_the_room_changes_no_global_state():
+    code = (
+        "import os, random\n"
+        "import matplotlib, numpy as np, tensorflow as tf\n"
+        "rc = dict(matplotlib.rcParams); env = dict(os.environ)\n"
+        "np_state = np.random.get_state(); py_state = random.getstate()\n"
+        "from d2l_compat import tensorflow as d2l\n"
+        "assert dict(matplotlib.rcParams) == rc\n"
+        "assert dict(os.environ) == env\n"
+        "assert random.getstate() == py_state\n"
+        "assert all(np.array_equal(a, b) for a, b in zip(np.random.get_state(), np_state))\n"
+        "from tensorflow.python.framework import config\n"
+        "assert not config.is_op_determinism_enabled()\n"
+        "assert tf.config.threading.get_intra_op_parallelism_threads() == 0\n"
+        "from tensorflow.python.framework import random_seed\n"
+        "assert random_seed.get_seed(None) == (None, None)\n")
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_docstring_examples_of_the_room():
+    result = doctest.testmod(d2l, optionflags=doctest.ELLIPSIS)
+    assert result.attempted > 0 and result.failed == 0
+
+
+# ----------------------------------------------------------------------- training
+def test_history_of_a_two_epoch_run(two_epochs, results_tmp):
+    h = two_epochs
+    s = CosineScheduler(20, base_lr=0.3, final_lr=0.01)
+    assert len(h.epochs) == 2 and [e.epoch for e in h.epochs] == [0, 1]
+    for name in ("train_loss", "train_acc", "test_acc"):
+        assert all(math.isfinite(v) for v in h.column(name)), name
+    assert all(0 <= a <= 1 for a in h.train_acc + h.test_acc)
+    assert h.train_loss[-1] < math.log(10)  # it learned something
+    np.testing.assert_allclose(h.lr, [s(0), s(1)], **F32)
+    assert h.examples_per_sec > 0 and all(e.seconds > 0 for e in h.epochs)
+    assert h.schedule == schedule_to_config(s)
+    assert h.schedule_unit == "epoch" and h.framework == "tensorflow" and h.device == "cpu"
+    assert h.mode == "smoke" and h.seed == 0 and h.versions == d2l.VERSIONS
+    assert h.data_source and not h.diverged
+    assert h.step_lrs[0][0] == 0 and h.step_lrs[0][1] == pytest.approx(0.3, rel=1e-6)
+    assert all(s % d2l.LR_LOG_EVERY == 0 for s, _ in h.step_lrs)
+    path = d2l.record_run("lr_scheduler", "cosine", h)
+    assert path == results_tmp / "tensorflow" / "lr_scheduler.json"
+    assert without_timings(results.load_history("tensorflow", "lr_scheduler", "cosine")) == \
+        without_timings(h)
+
+
+def test_per_epoch_schedule_read_back_from_the_optimizer(data):
+    s = MultiFactorScheduler([2, 4], factor=0.5, base_lr=0.4)
+    h = run(data, 5, s)
+    np.testing.assert_allclose(h.lr, [0.4, 0.4, 0.2, 0.2, 0.1], **F32)
+    np.testing.assert_allclose(h.lr, [s(t) for t in range(5)], **F32)
+    steps = len(data[0])
+    assert [u for u, _ in h.step_lrs] == list(range(0, 5 * steps, d2l.LR_LOG_EVERY))
+    for step, lr in h.step_lrs:  # within an epoch the lr does not move
+        assert lr == pytest.approx(s(step // steps), rel=1e-6)
+
+
+def test_per_update_schedule_read_back_from_the_optimizer(data):
+    steps = len(data[0])
+    s = CosineScheduler(max_update=2 * steps, base_lr=0.3, final_lr=0.01)
+    h = run(data, 2, s, schedule_unit="update")
+    assert h.schedule_unit == "update" and h.schedule == schedule_to_config(s)
+    np.testing.assert_allclose(h.lr, [s(0), s(steps)], **F32)
+    assert [u for u, _ in h.step_lrs] == list(range(0, 2 * steps, d2l.LR_LOG_EVERY))
+    for update, lr in h.step_lrs:
+        assert lr == pytest.approx(s(update), rel=1e-6)
+    assert len({lr for _, lr in h.step_lrs}) == len(h.step_lrs)  # it moves every update
+
+
+def test_calling_and_plotting_the_schedule_does_not_change_training(data):
+    from matplotlib.figure import Figure
+    s = MultiFactorScheduler([1, 2], factor=0.5, base_lr=0.4)
+    fresh = run(data, 3, MultiFactorScheduler([1, 2], factor=0.5, base_lr=0.4))
+    s(np.arange(30))
+    [s(t) for t in range(30)]
+    d2l.plot_schedules(s, 30, ax=Figure().add_subplot())
+    keras_s = d2l.KerasSchedule(s)
+    [float(keras_s(t)) for t in range(30)]  # the adapter is stateless too
+    after = run(data, 3, s)
+    assert after.lr == fresh.lr
+    np.testing.assert_allclose(after.lr, [0.4, 0.2, 0.1], **F32)
+
+
+def test_a_repeated_smoke_run_is_identical(data, two_epochs):
+    again = run(data, 2, CosineScheduler(20, base_lr=0.3, final_lr=0.01))
+    assert without_timings(again) == without_timings(two_epochs)
+
+
+def test_train_rejects_a_bad_schedule_unit_and_scheduler(data):
+    with pytest.raises(ValueError, match="schedule_unit.*'batch'"):
+        run(data, 1, Constant(0.1), schedule_unit="batch")
+    with pytest.raises(TypeError, match="scheduler"):
+        run(data, 1, lambda t: 0.1)
+    with pytest.raises(ValueError, match="num_epochs"):
+        run(data, 0)
+
+
+def test_train_without_scheduler_uses_the_constant_lr(data):
+    h = run(data, 1, lr=0.05)
+    np.testing.assert_allclose(h.lr, [0.05], **F32)
+    assert h.schedule is None and h.schedule_unit is None
+
+
+def test_train_with_a_native_keras_schedule_per_epoch_and_per_update(data):
+    steps = len(data[0])
+    # Keras' boundaries are inclusive on the left piece: value[i+1] from boundary[i] + 1 on.
+    native = keras.optimizers.schedules.PiecewiseConstantDecay([0, 1], [0.4, 0.2, 0.1])
+    h = run(data, 3, native)  # counted in epochs (wrapped in PerEpoch)
+    np.testing.assert_allclose(h.lr, [0.4, 0.2, 0.1], **F32)
+    assert h.schedule is None and h.schedule_unit == "epoch"
+    native = keras.optimizers.schedules.PiecewiseConstantDecay([steps // 2], [0.2, 0.1])
+    h = run(data, 1, native, schedule_unit="update")  # counted in updates
+    assert h.schedule_unit == "update"
+    for update, lr in h.step_lrs:
+        assert lr == pytest.approx(0.2 if update <= steps // 2 else 0.1, rel=1e-6)
+
+
+# ----------------------------------------------------------------------- KerasSchedule
+@pytest.mark.parametrize("s", SCHEDULES, ids=repr)
+def test_keras_schedule_matches_the_core_eagerly_in_a_graph_and_under_xla(s):
+    adapter = d2l.KerasSchedule(s)
+    t = np.arange(45)
+    eager = [float(adapter(int(u))) for u in t]
+    graph = tf.function(lambda u: tf.map_fn(adapter, u, fn_output_signature=tf.float32))
+    xla = tf.function(lambda u: tf.map_fn(adapter, u, fn_output_signature=tf.float32),
+                      jit_compile=True)
+    steps = tf.constant(t, tf.int64)
+    np.testing.assert_allclose(eager, s(t), **F32)
+    np.testing.assert_allclose(graph(steps).numpy(), s(t), **F32)
+    np.testing.assert_allclose(xla(steps).numpy(), s(t), **F32)
+
+
+def test_keras_schedule_per_epoch_holds_each_epoch_and_reads_back_from_sgd():
+    s = MultiFactorScheduler([2], factor=0.5, base_lr=0.4)
+    adapter = d2l.KerasSchedule(s, steps_per_epoch=3)
+    np.testing.assert_allclose([float(adapter(u)) for u in range(9)],
+                               [0.4] * 6 + [0.2] * 3, **F32)
+    sgd = keras.optimizers.SGD(adapter)
+    assert [lr_at(sgd, u) for u in (0, 5, 6, 8)] == pytest.approx([0.4, 0.4, 0.2, 0.2])
+
+
+def test_keras_schedule_config_round_trip_and_validation():
+    s = SCHEDULES[-1]
+    adapter = d2l.KerasSchedule(s, steps_per_epoch=7)
+    config = adapter.get_config()
+    assert config == {"schedule": schedule_to_config(s), "steps_per_epoch": 7}
+    again = d2l.KerasSchedule.from_config(config)
+    assert again.schedule == s and again.steps_per_epoch == 7
+    round_trip = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(adapter))
+    assert isinstance(round_trip, d2l.KerasSchedule) and round_trip.schedule == s
+    with pytest.raises(ValueError, match="steps_per_epoch"):
+        d2l.KerasSchedule(s, steps_per_epoch=0)
+    with pytest.raises(ValueError, match="steps_per_epoch"):
+        d2l.KerasSchedule(s, steps_per_epoch=2.0)
+    with pytest.raises(ValueError, match="schedule"):
+        d2l.KerasSchedule(lambda t: 0.1)
+
+
+def test_model_save_and_load_keeps_the_schedule_and_training_resumes(data, tmp_path):
+    train_iter, test_iter = data
+    steps = len(train_iter)
+    s = MultiFactorScheduler([1, 3], factor=0.5, base_lr=0.4)
+
+    def compiled(net):
+        opt = keras.optimizers.SGD(d2l.KerasSchedule(s, steps_per_epoch=steps))
+        net.compile(optimizer=opt, loss=LOSS)
+        return net, opt
+
+    full_net, full_opt = compiled(d2l.lenet())
+    full = run(data, 4, net=full_net, optimizer=full_opt)
+    net, opt = compiled(d2l.lenet())
+    first = run(data, 2, net=net, optimizer=opt)
+    assert int(opt.iterations) == 2 * steps
+    net.save(tmp_path / "lenet.keras")
+
+    loaded = keras.models.load_model(tmp_path / "lenet.keras")
+    opt2 = loaded.optimizer
+    assert isinstance(opt2._learning_rate, d2l.KerasSchedule)
+    assert opt2._learning_rate.schedule == s and opt2._learning_rate.steps_per_epoch == steps
+    assert int(opt2.iterations) == 2 * steps
+    for a, b in zip(net.get_weights(), loaded.get_weights()):
+        assert np.array_equal(a, b)
+    for u in (0, steps - 1, steps, 3 * steps - 1, 3 * steps, 10 * steps):
+        assert lr_at(opt2, u) == lr_at(opt, u) == pytest.approx(s(u // steps), rel=1e-6), u
+    opt2.iterations.assign(2 * steps)
+
+    resumed = run(data, 4, net=loaded, optimizer=opt2, history=first, start_epoch=2)
+    assert resumed.schedule == schedule_to_config(s) and resumed.schedule_unit == "epoch"
+    np.testing.assert_allclose(resumed.lr, [s(t) for t in range(4)], **F32)
+    assert resumed.step_lrs == full.step_lrs
+    assert without_timings(resumed)["epochs"] == without_timings(full)["epochs"]
+
+
+def test_train_resuming_with_a_fresh_optimizer_continues_the_schedule(data):
+    s = MultiFactorScheduler([1, 3], factor=0.5, base_lr=0.4)
+    h = run(data, 4, s, start_epoch=2)
+    assert [e.epoch for e in h.epochs] == [2, 3]
+    np.testing.assert_allclose(h.lr, [s(2), s(3)], **F32)
+
+
+def test_per_epoch_wraps_a_native_schedule_and_round_trips():
+    native = keras.optimizers.schedules.CosineDecay(0.3, decay_steps=20, alpha=0.01 / 0.3)
+    wrapped = d2l.PerEpoch(native, steps_per_epoch=5)
+    ours = CosineScheduler(20, base_lr=0.3, final_lr=0.01)
+    updates = np.arange(0, 120, 7)
+    np.testing.assert_allclose([float(wrapped(u)) for u in updates], ours(updates // 5), **F32)
+    again = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(wrapped))
+    assert isinstance(again, d2l.PerEpoch) and again.steps_per_epoch == 5
+    assert again.schedule.get_config() == native.get_config()
+    with pytest.raises(ValueError, match="steps_per_epoch"):
+        d2l.PerEpoch(native, None)
+    with pytest.raises(ValueError, match="schedule"):
+        d2l.PerEpoch(ours, 5)
+
+
+def test_evaluate_accuracy_accepts_plain_batches_and_a_d2l_style_device(data):
+    net = d2l.lenet()
+    X, y = data[1].X, data[1].y
+    plain = [(X[i:i + 100], y[i:i + 100].astype(np.int64)) for i in range(0, 1000, 100)]
+    acc = d2l.evaluate_accuracy_gpu(net, plain, device=tf.device("/CPU:0"))
+    expected = float(np.mean(np.argmax(net.predict(X, verbose=0), axis=1) == y))
+    assert acc == pytest.approx(expected) and acc == d2l.evaluate_accuracy_gpu(net, data[1])
+
+
+# ----------------------------------------------------------------------- callbacks
+def fit_with(callback, epochs, data, **kwargs):
+    X, y = data[0].X[:512], data[0].y[:512]  # two batches of the smoke subset
+    net = d2l.lenet()
+    net.compile(optimizer=keras.optimizers.SGD(0.05), loss=LOSS)
+    seen = []
+    probe = keras.callbacks.LambdaCallback(  # reads the lr the batch is about to use
+        on_train_batch_begin=lambda batch, logs: seen.append(
+            float(net.optimizer.learning_rate)))
+    logs = net.fit(X, y, batch_size=BATCH, epochs=epochs, shuffle=False, verbose=0,
+                   callbacks=[callback, probe], **kwargs)
+    return seen, logs.history
+
+
+def test_learning_rate_setter_per_epoch_with_model_fit(data):
+    s = MultiFactorScheduler([1, 3], factor=0.5, base_lr=0.4)
+    setter = d2l.LearningRateSetter(s)
+    seen, logs = fit_with(setter, 4, data)
+    expected = [s(t) for t in range(4)]
+    np.testing.assert_allclose(seen, np.repeat(expected, 2), **F32)  # 2 batches per epoch
+    np.testing.assert_allclose([lr for _, lr in setter.lrs], expected, **F32)
+    assert [t for t, _ in setter.lrs] == [0, 1, 2, 3]
+    np.testing.assert_allclose(logs["learning_rate"], expected, **F32)
+
+
+def test_learning_rate_setter_per_update_with_model_fit(data):
+    s = CosineScheduler(6, base_lr=0.3, final_lr=0.01, warmup_steps=2)
+    seen, _ = fit_with(d2l.LearningRateSetter(s, unit="update"), 4, data)
+    np.testing.assert_allclose(seen, s(np.arange(8)), **F32)
+
+
+def test_learning_rate_setter_validates_and_refuses_a_schedule_optimizer(data):
+    with pytest.raises(ValueError, match="unit.*'batch'"):
+        d2l.LearningRateSetter(Constant(0.1), unit="batch")
+    X, y = data[0].X[:256], data[0].y[:256]
+    net = d2l.lenet()
+    net.compile(optimizer=keras.optimizers.SGD(d2l.KerasSchedule(Constant(0.1))), loss=LOSS)
+    with pytest.raises(TypeError, match="KerasSchedule"):
+        net.fit(X, y, epochs=1, verbose=0, callbacks=[d2l.LearningRateSetter(Constant(0.2))])
