@@ -3,7 +3,8 @@
 Thin by design: it converts arrays to ``mx.nd`` NDArrays (classic Gluon, the global
 ``npx.set_np()`` switch is never called), builds LeNet and the ``gluon.Trainer``, and
 bridges the framework-free schedules of :mod:`d2l_compat.schedules` to
-``mxnet.lr_scheduler`` through :class:`GluonSchedule`.
+``mxnet.lr_scheduler`` through :class:`GluonSchedule`, and runs the learning-rate range
+test of :mod:`d2l_compat.lr_finder` with a Gluon ``Trainer`` (:func:`find_lr`).
 
 Importing it changes no global state except the documented numpy shim
 (:mod:`d2l_compat._mxnet_shim`, which restores ``np.bool`` for MXNet 1.9.1).
@@ -19,6 +20,8 @@ from mxnet.gluon import nn  # noqa: E402
 
 from d2l_compat import data as _data  # noqa: E402
 from d2l_compat.data import get_fashion_mnist_labels, load_fashion_mnist  # noqa: E402,F401
+from d2l_compat.lr_finder import (  # noqa: E402,F401
+    LRFinderResult, LRRangeTest, lr_sweep, smooth_losses)
 from d2l_compat.plotting import Animator, plot, set_figsize, show_images  # noqa: E402,F401
 from d2l_compat.results import compare_with_d2l, record_run  # noqa: E402,F401
 from d2l_compat.runmode import DEFAULT_SEED, Accumulator, Timer, run_mode  # noqa: E402,F401
@@ -143,7 +146,8 @@ def evaluate_accuracy_gpu(net: gluon.Block, data_iter, device=None) -> float:
 def train(net: gluon.Block, train_iter, test_iter, num_epochs: int, lr: float,
           scheduler=None, device=None, *, schedule_unit: str = "epoch", optimizer=None,
           seed: int = DEFAULT_SEED, animator=True, verbose: bool = True,
-          history: History | None = None, start_epoch: int = 0) -> History:
+          history: History | None = None, start_epoch: int = 0, momentum: float = 0.0,
+          lr_hook=None) -> History:
     """Train with minibatch SGD (``gluon.Trainer``); epoch (or update) ``t`` uses ``scheduler(t)``.
 
     ``scheduler`` is a d2l_compat schedule (or any callable ``t -> lr``), wrapped in
@@ -152,13 +156,33 @@ def train(net: gluon.Block, train_iter, test_iter, num_epochs: int, lr: float,
     to the Trainer unchanged (MXNet calls it per update with ``num_update = u + 1``, so
     it needs ``schedule_unit="update"``); or None for a constant ``lr``.
 
+    ``lr_hook`` is the other way to schedule per update: a callable ``step -> lr`` (e.g. a
+    d2l_compat schedule) that the loop calls before every update ``step`` (counted over
+    the whole run, so it continues after ``start_epoch``), setting the result with
+    ``trainer.set_learning_rate``. Gluon refuses that while a scheduler is attached, so
+    ``lr_hook`` excludes ``scheduler`` and a given ``optimizer`` must have none.
+
     ``optimizer`` is an existing ``gluon.Trainer`` to continue with (e.g. after
     ``trainer.load_states``); it keeps its own scheduler unless ``scheduler`` is given.
+    Otherwise a Trainer with Gluon's ``"sgd"`` is built, with ``momentum`` (Gluon's SGD
+    keeps the lr inside the momentum buffer: ``v <- momentum * v - lr * g; w <- w + v``).
     ``mx.random.seed(seed)`` is called (LeNet draws no random numbers while training).
     The net is hybridized with ``static_alloc=True, static_shape=True``.
     """
     if schedule_unit not in ("epoch", "update"):
         raise ValueError(f"schedule_unit must be 'epoch' or 'update', got {schedule_unit!r}")
+    if lr_hook is not None:
+        if not callable(lr_hook):
+            raise ValueError(f"lr_hook must be callable (step -> lr), got {lr_hook!r}")
+        if scheduler is not None:
+            raise ValueError("pass either lr_hook or scheduler, not both: Gluon cannot set "
+                             "the lr of a Trainer that has an lr_scheduler")
+        if optimizer is not None and optimizer.optimizer.lr_scheduler is not None:
+            raise ValueError("lr_hook needs a Trainer without lr_scheduler (Gluon refuses "
+                             "set_learning_rate while a scheduler is attached)")
+    if optimizer is not None and momentum:
+        raise ValueError("momentum only configures the Trainer train builds; set it on "
+                         "the given optimizer instead")
     device = device or try_gpu()
     mx.random.seed(seed)
     net.collect_params().reset_ctx(device)
@@ -182,18 +206,24 @@ def train(net: gluon.Block, train_iter, test_iter, num_epochs: int, lr: float,
         scheduler = GluonSchedule(scheduler,  # any callable t -> lr
                                   steps_per_epoch if schedule_unit == "epoch" else 1)
     if optimizer is None:
+        # Only one of learning_rate / lr_scheduler: given both, MXNet overwrites the
+        # scheduler's base_lr with learning_rate.
         params = {"learning_rate": lr} if scheduler is None else {"lr_scheduler": scheduler}
-        optimizer = gluon.Trainer(net.collect_params(), "sgd", params)
+        optimizer = gluon.Trainer(net.collect_params(), "sgd",
+                                  {**params, "momentum": momentum})
     elif scheduler is not None:
         optimizer.optimizer.lr_scheduler = scheduler
     trainer = optimizer
     adapter = trainer.optimizer.lr_scheduler
     if isinstance(adapter, GluonSchedule) and isinstance(adapter.schedule, Schedule):
         schedule_config = schedule_to_config(adapter.schedule)
+    if lr_hook is not None:
+        schedule_config = schedule_to_config(lr_hook) if isinstance(lr_hook, Schedule) else None
+    scheduled = trainer.optimizer.lr_scheduler is not None or lr_hook is not None
     loss = gluon.loss.SoftmaxCrossEntropyLoss()
     history = history or History(
         framework=FRAMEWORK, device=str(device), seed=seed, schedule=schedule_config,
-        schedule_unit=schedule_unit if trainer.optimizer.lr_scheduler is not None else None,
+        schedule_unit=("update" if lr_hook is not None else schedule_unit) if scheduled else None,
         data_source=getattr(train_iter, "source", None),
         split_reconstructed=getattr(train_iter, "split_reconstructed", None),
         versions=dict(VERSIONS))
@@ -205,6 +235,8 @@ def train(net: gluon.Block, train_iter, test_iter, num_epochs: int, lr: float,
         for i, (X, y) in enumerate(_data.epoch_batches(train_iter, epoch)):
             step = epoch * steps_per_epoch + i
             X, y = X.as_in_context(device), y.as_in_context(device)
+            if lr_hook is not None:
+                trainer.set_learning_rate(float(lr_hook(step)))
             with autograd.record():
                 y_hat = net(X)
                 batch_loss = loss(y_hat, y)
@@ -223,3 +255,67 @@ def train(net: gluon.Block, train_iter, test_iter, num_epochs: int, lr: float,
     return fit(train_epoch, lambda: evaluate_accuracy_gpu(net, test_iter, device),
                num_epochs, history, start_epoch=start_epoch, animator=animator,
                verbose=verbose)
+
+
+def _cycle_batches(train_iter):
+    """Minibatches of epochs 0, 1, 2, ... of ``train_iter``, without end."""
+    if len(train_iter) == 0:
+        raise ValueError("train_iter has no minibatches")
+    epoch = 0
+    while True:
+        yield from _data.epoch_batches(train_iter, epoch)
+        epoch += 1
+
+
+def find_lr(net: gluon.Block, train_iter, start_lr: float = 1e-7, end_lr: float = 10.0,
+            num_steps: int = 100, mode: str = "exponential", beta: float = 0.9,
+            diverge_factor: float = 4.0, seed: int = DEFAULT_SEED) -> LRFinderResult:
+    """Learning-rate range test of ``net`` with Gluon's SGD; the net is left unchanged.
+
+    Update ``t`` trains one minibatch (cycling the epochs of ``train_iter``) at lr
+    ``lr_sweep(start_lr, end_lr, num_steps, mode)[t]``, set with
+    ``trainer.set_learning_rate`` before the update and read back from
+    ``trainer.learning_rate`` after it; the loss recorded is the minibatch's mean
+    softmax cross-entropy. The sweep stops early when the smoothed loss exceeds
+    ``diverge_factor`` x its minimum or a loss is not finite (see
+    :class:`d2l_compat.lr_finder.LRRangeTest`).
+
+    The sweep uses its own plain-SGD ``gluon.Trainer`` (any Trainer of yours is not
+    touched) and afterwards restores the parameters, their gradients and their Trainer
+    link exactly as they were. ``mx.random.seed(seed)`` is called; the net is hybridized
+    like in :func:`train`.
+    """
+    sweep = LRRangeTest(start_lr=start_lr, end_lr=end_lr, num_steps=num_steps, mode=mode,
+                        beta=beta, diverge_factor=diverge_factor)
+    batches = _cycle_batches(train_iter)
+    params = list(net.collect_params().values())
+    saved = [(p, [d.copy() for d in p.list_data()],
+              [g.copy() for g in p.list_grad()] if p.grad_req != "null" else [],
+              getattr(p, "_trainer", None)) for p in params]
+    device = params[0].list_ctx()[0]
+    mx.random.seed(seed)
+    if isinstance(net, gluon.HybridBlock):
+        net.hybridize(static_alloc=True, static_shape=True)
+    trainer = gluon.Trainer(net.collect_params(), "sgd", {"learning_rate": start_lr})
+    loss = gluon.loss.SoftmaxCrossEntropyLoss()
+    try:
+        for _, lr in sweep:
+            X, y = next(batches)
+            X, y = X.as_in_context(device), y.as_in_context(device)
+            trainer.set_learning_rate(lr)
+            with autograd.record():
+                batch_loss = loss(net(X), y)
+            batch_loss.backward()
+            trainer.step(X.shape[0])
+            if not sweep.record(batch_loss.mean().asscalar(), lr=trainer.learning_rate):
+                break
+    finally:
+        for param, data, grads, owner in saved:
+            for target, value in zip(param.list_data(), data):
+                value.copyto(target)
+            for target, value in zip(param.list_grad() if grads else [], grads):
+                value.copyto(target)
+            if hasattr(param, "_set_trainer"):
+                param._set_trainer(owner)
+        mx.nd.waitall()
+    return sweep.result()

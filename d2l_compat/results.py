@@ -192,5 +192,28 @@ def write_readme(mode: str = "full") -> Path:
     return path
 
 
+README_MARKERS = ("<!-- results:start -->", "<!-- results:end -->")
+
+
+def update_project_readme(mode: str = "full") -> Path | None:
+    """Copy the chapter tables between the results markers of the project README."""
+    readme = project_root() / "README.md"
+    text = readme.read_text()
+    start, end = README_MARKERS
+    if start not in text or end not in text:
+        return None
+    tables = []
+    for chapter, title in CHAPTER_TITLES.items():
+        table = chapter_table(chapter, mode)
+        if table is not None:
+            tables += [f"**{title}** — test accuracy / train loss", "", table, ""]
+    head, rest = text.split(start, 1)
+    readme.write_text(head + start + "\n" + "\n".join(tables) + end + rest.split(end, 1)[1])
+    return readme
+
+
 if __name__ == "__main__":
-    print(f"wrote {write_readme(sys.argv[1] if len(sys.argv) > 1 else 'full')}")
+    chosen = sys.argv[1] if len(sys.argv) > 1 else "full"
+    print(f"wrote {write_readme(chosen)}")
+    if chosen == "full" and update_project_readme(chosen):
+        print("updated the results section of README.md")

@@ -256,7 +256,7 @@ def test_synthetic_curve_suggestions_with_smoothing():
     # The EMA lags ~beta/(1-beta) = 9 steps: the smoothed minimum sits right of 1e-2.
     assert 1e-3 <= sug["minimum_div_10"] <= 1e-3 * RATIO ** 10
     assert res.lrs[0] < sug["valley"] < 1e-2
-    assert res.suggestion == sug[DEFAULT_RULE] == sug["valley"]
+    assert res.suggestion == sug[DEFAULT_RULE] == sug["steepest"]
     assert res.skip_start == 10 and res.skip_end == 0     # num_steps // 10, as fastai
 
 

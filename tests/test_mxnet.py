@@ -14,7 +14,7 @@ from mxnet import gluon  # noqa: E402
 
 from d2l_compat import mxnet as d2l  # noqa: E402
 from d2l_compat.schedules import (CosineScheduler, MultiFactorScheduler,  # noqa: E402
-                                  schedule_to_config)
+                                  WarmupCosineDecay, schedule_to_config)
 
 BATCH = 256
 TIMING_FIELDS = {"examples_per_sec", "seconds"}
@@ -244,3 +244,176 @@ def test_save_and_restore_resumes_mid_schedule(data, tmp_path):
     assert resumed.step_lrs == whole.step_lrs
     assert resumed.schedule == whole.schedule
     assert without_timings(resumed)["epochs"] == without_timings(whole)["epochs"]
+
+
+# ------------------------------------------- issue 5: two styles, momentum, resuming
+def test_lr_hook_and_optimizer_schedule_give_identical_runs(data):
+    steps = len(data[0])
+    schedule = WarmupCosineDecay(total_steps=2 * steps, warmup_steps=3, hold=2,
+                                 start_lr=0.0, target_lr=0.3, final_lr=0.01)
+    seen = []
+
+    def hook(step):
+        seen.append(step)
+        return schedule(step)
+
+    by_hook = run(data, 2, lr_hook=hook)
+    by_object = run(data, 2, schedule, schedule_unit="update")
+    assert seen == list(range(2 * steps))  # called once before every update
+    assert by_hook.schedule_unit == by_object.schedule_unit == "update"
+    assert by_hook.step_lrs == by_object.step_lrs
+    for step, lr in by_hook.step_lrs:
+        assert lr == pytest.approx(schedule(step), rel=1e-12), step
+    assert by_hook.lr == by_object.lr
+    # the same lr reaches every update, so the runs are the same run
+    assert without_timings(by_hook)["epochs"] == without_timings(by_object)["epochs"]
+    # a d2l_compat schedule as the hook is recorded like the scheduler
+    assert run(data, 1, lr_hook=schedule).schedule == schedule_to_config(schedule)
+
+
+def test_lr_hook_sets_every_update_through_the_trainer(data):
+    train_iter, test_iter = data
+    net = d2l.lenet()
+    trainer = gluon.Trainer(net.collect_params(), "sgd", {"learning_rate": 0.5})
+    used = []
+    original = trainer.step
+
+    def step(batch_size):  # the lr Gluon holds when it applies the update
+        used.append(trainer.learning_rate)
+        original(batch_size)
+
+    trainer.step = step
+    history = d2l.train(net, train_iter, test_iter, 1, 0.5, optimizer=trainer,
+                        lr_hook=lambda s: 0.01 * (s + 1), animator=False, verbose=False)
+    assert used == pytest.approx([0.01 * (s + 1) for s in range(len(train_iter))], rel=1e-12)
+    assert history.schedule is None and history.schedule_unit == "update"
+
+
+def test_lr_hook_rejects_a_scheduler_and_a_scheduled_trainer(data):
+    with pytest.raises(ValueError, match="lr_hook or scheduler"):
+        run(data, 1, CosineScheduler(4), lr_hook=lambda s: 0.1)
+    net = d2l.lenet()
+    trainer = gluon.Trainer(net.collect_params(), "sgd",
+                            {"lr_scheduler": d2l.GluonSchedule(CosineScheduler(4))})
+    with pytest.raises(ValueError, match="lr_scheduler"):
+        d2l.train(net, *data, 1, 0.1, optimizer=trainer, lr_hook=lambda s: 0.1,
+                  animator=False, verbose=False)
+    with pytest.raises(ValueError, match="lr_hook must be callable"):
+        run(data, 1, lr_hook=0.1)
+
+
+def test_momentum_builds_a_momentum_sgd_trainer(data):
+    train_iter, test_iter = data
+    plain, heavy = run(data, 1, lr=0.05), run(data, 1, lr=0.05, momentum=0.9)
+    assert plain.lr == heavy.lr == [0.05]
+    assert heavy.train_loss != plain.train_loss
+    trainer = gluon.Trainer(d2l.lenet().collect_params(), "sgd", {"learning_rate": 0.1})
+    with pytest.raises(ValueError, match="momentum"):
+        d2l.train(d2l.lenet(), train_iter, test_iter, 1, 0.1, optimizer=trainer,
+                  momentum=0.9, animator=False, verbose=False)
+
+
+def test_checkpoint_resumes_a_per_update_warmup_cosine_mid_schedule(data, tmp_path):
+    train_iter, test_iter = data
+    steps = len(train_iter)
+    schedule = WarmupCosineDecay(total_steps=4 * steps, warmup_steps=steps, hold=2,
+                                 start_lr=0.0, target_lr=0.2, final_lr=0.0)
+    whole_net = d2l.lenet()
+    whole = d2l.train(whole_net, train_iter, test_iter, 4, 0.2, schedule,
+                      schedule_unit="update", momentum=0.9, animator=False, verbose=False)
+
+    net = d2l.lenet()  # the first half keeps its Trainer, to save it
+    trainer = gluon.Trainer(net.collect_params(), "sgd",
+                            {"lr_scheduler": d2l.GluonSchedule(schedule), "momentum": 0.9})
+    part = d2l.train(net, train_iter, test_iter, 2, 0.2, optimizer=trainer,
+                     schedule_unit="update", animator=False, verbose=False)
+    net.save_parameters(str(tmp_path / "net.params"))
+    trainer.save_states(str(tmp_path / "trainer.states"))
+    (tmp_path / "history.json").write_text(json.dumps(part.to_dict()))
+
+    restored = d2l.lenet(seed=7)
+    restored.load_parameters(str(tmp_path / "net.params"), ctx=mx.cpu())
+    # a Trainer without scheduler: load_states brings back the optimizer with its
+    # GluonSchedule (pickled as its config), num_update and momentum buffers
+    trainer = gluon.Trainer(restored.collect_params(), "sgd", {"learning_rate": 1.0})
+    trainer.load_states(str(tmp_path / "trainer.states"))
+    assert isinstance(trainer.optimizer.lr_scheduler, d2l.GluonSchedule)
+    assert trainer.optimizer.lr_scheduler.schedule == schedule
+    assert trainer.optimizer.num_update == 2 * steps and trainer.optimizer.momentum == 0.9
+    history = d2l.History.from_dict(json.loads((tmp_path / "history.json").read_text()))
+    resumed = d2l.train(restored, train_iter, test_iter, 4, 0.2, optimizer=trainer,
+                        schedule_unit="update", history=history, start_epoch=2,
+                        animator=False, verbose=False)
+    assert resumed.step_lrs == whole.step_lrs
+    assert resumed.lr == whole.lr
+    assert resumed.schedule == whole.schedule == schedule_to_config(schedule)
+    assert without_timings(resumed)["epochs"] == without_timings(whole)["epochs"]
+    weights = lambda n: [p.data().asnumpy() for p in n.collect_params().values()]  # noqa: E731
+    for a, b in zip(weights(restored), weights(whole_net)):
+        np.testing.assert_array_equal(a, b)
+
+
+# ---------------------------------------------------------------- issue 6: find_lr
+def params_of(net):
+    return {name: p.data().asnumpy().copy() for name, p in net.collect_params().items()}
+
+
+def test_find_lr_sweeps_reads_back_and_restores_the_net(data):
+    import time
+
+    from d2l_compat.lr_finder import STOP_REASONS, lr_sweep
+
+    net = d2l.lenet()
+    d2l.train(net, *data, 1, 0.1, animator=False, verbose=False)  # not a fresh net
+    before = params_of(net)
+    grads_before = [p.grad().asnumpy().copy() for p in net.collect_params().values()]
+    start = time.perf_counter()
+    result = d2l.find_lr(net, data[0])
+    seconds = time.perf_counter() - start
+    print(f"\nfind_lr: {len(result.lrs)} steps on smoke data in {seconds:.2f} s "
+          f"({result.stop_reason}, suggestion {result.suggestion})")
+    after = params_of(net)
+    assert before.keys() == after.keys()
+    for name in before:
+        np.testing.assert_array_equal(after[name], before[name], err_msg=name)
+    for g, p in zip(grads_before, net.collect_params().values()):
+        np.testing.assert_array_equal(p.grad().asnumpy(), g)
+    assert result.stop_reason in STOP_REASONS
+    assert len(result.lrs) >= 10 and len(result.lrs) == len(result.losses)
+    assert result.stop_reason != "completed" or len(result.lrs) == 100
+    # the lr read back from the trainer is exactly the planned one
+    np.testing.assert_array_equal(result.lrs, lr_sweep(1e-7, 10.0, 100)[:len(result.lrs)])
+    assert np.all(np.isfinite(result.losses))
+    assert set(result.suggestions) == {"steepest", "minimum_div_10", "valley"}
+    for name, lr in result.suggestions.items():
+        assert lr is not None and math.isfinite(lr) and 1e-7 <= lr <= 10.0, name
+    assert result.suggestion == result.suggestions["valley"]
+    assert result.config["num_steps"] == 100
+    json.dumps(result.to_dict())
+
+
+def test_find_lr_cycles_the_data_and_is_repeatable(data):
+    train_iter = data[0]
+    kwargs = dict(start_lr=1e-4, end_lr=1e-1, num_steps=2 * len(train_iter) + 3,
+                  diverge_factor=None)
+    first = d2l.find_lr(d2l.lenet(), train_iter, **kwargs)
+    second = d2l.find_lr(d2l.lenet(), train_iter, **kwargs)
+    assert first.stop_reason == "completed" and len(first.lrs) == kwargs["num_steps"]
+    np.testing.assert_array_equal(first.losses, second.losses)
+    linear = d2l.find_lr(d2l.lenet(), train_iter, start_lr=0.01, end_lr=0.1, num_steps=6,
+                         mode="linear")
+    np.testing.assert_allclose(linear.lrs, np.linspace(0.01, 0.1, 6), rtol=1e-12)
+
+
+def test_find_lr_then_train_is_the_same_as_train(data):
+    reference = run(data, 1)
+    net = d2l.lenet()
+    d2l.find_lr(net, data[0], num_steps=20)
+    after = d2l.train(net, *data, 1, 0.3, animator=False, verbose=False)
+    assert without_timings(after)["epochs"] == without_timings(reference)["epochs"]
+
+
+def test_find_lr_stops_when_the_loss_explodes(data):
+    result = d2l.find_lr(d2l.lenet(), data[0], start_lr=1.0, end_lr=1e4, num_steps=60)
+    assert result.stop_reason in ("diverged", "nan") and result.stopped_early
+    assert len(result.lrs) < 60
