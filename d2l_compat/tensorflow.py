@@ -10,10 +10,15 @@ framework-free schedules of :mod:`d2l_compat.schedules` to Keras:
 * :class:`PerEpoch` -- steps a native Keras schedule once per epoch instead of once per
   update (Keras schedules always count updates);
 * :class:`LearningRateSetter` -- a ``keras.callbacks.Callback`` for ``model.fit`` that
-  assigns ``schedule(epoch)`` (or ``schedule(update)``) to the optimizer's lr variable.
+  assigns ``schedule(epoch)`` (or ``schedule(update)``) to the optimizer's lr variable;
+* :class:`KerasJoinedSchedule` -- native Keras schedules applied one after another
+  (``join_schedules`` for ``keras.optimizers.schedules``);
+* :func:`find_lr` and :class:`LRFinderCallback` -- the learning-rate range test of
+  :mod:`d2l_compat.lr_finder` driven by a Keras SGD optimizer, from our own loop or
+  from ``model.fit``.
 
 Importing this module changes no global state (no seeds, no TF config, no env vars);
-the only side effect is registering the two schedule classes with Keras' serialization
+the only side effect is registering the three schedule classes with Keras' serialization
 registry under the package name ``d2l_compat``, which is what lets a saved model that
 uses them be loaded again.
 """
@@ -28,6 +33,16 @@ import tensorflow as tf
 
 from d2l_compat import data as _data
 from d2l_compat.data import get_fashion_mnist_labels, load_fashion_mnist  # noqa: F401
+from d2l_compat.lr_finder import (  # noqa: F401
+    LRFinderResult,
+    LRRangeTest,
+    lr_sweep,
+    run_range_test,
+    smooth_losses,
+    suggest_minimum_div_10,
+    suggest_steepest,
+    suggest_valley,
+)
 from d2l_compat.plotting import Animator, plot, set_figsize, show_images  # noqa: F401
 from d2l_compat.results import compare_with_d2l, record_run  # noqa: F401
 from d2l_compat.runmode import DEFAULT_SEED, Accumulator, Timer, run_mode  # noqa: F401
@@ -218,6 +233,61 @@ class PerEpoch(keras.optimizers.schedules.LearningRateSchedule):
                 "steps_per_epoch": self.steps_per_epoch}
 
 
+def _check_boundaries(boundaries, num_schedules):
+    values = list(boundaries) if isinstance(boundaries, (list, tuple)) else None
+    if values is None or len(values) != num_schedules - 1 or any(
+            isinstance(b, bool) or not isinstance(b, (int, np.integer)) for b in values) \
+            or any(b <= a for a, b in zip([0] + values, values)):
+        raise ValueError(f"boundaries must be {num_schedules - 1} strictly increasing "
+                         f"positive ints (one per schedule after the first), "
+                         f"got {boundaries!r}")
+    return [int(b) for b in values]
+
+
+@keras.saving.register_keras_serializable(package="d2l_compat")
+class KerasJoinedSchedule(keras.optimizers.schedules.LearningRateSchedule):
+    """Native Keras schedules one after another, each restarting its count at its boundary.
+
+    With boundaries ``b_1 < ... < b_n``, update ``u >= b_i`` uses ``schedules[i](u - b_i)``
+    (``u < b_1`` uses ``schedules[0](u)``): optax's ``join_schedules`` semantics, the
+    same as :func:`d2l_compat.schedules.join_schedules`. Keras has no composition of its
+    own; this is it, graph-safe (``tf.where``, no Python branching on the step) and
+    serializable, so a model whose optimizer uses it survives ``model.save``.
+
+    >>> K = keras.optimizers.schedules
+    >>> warm_then_cos = KerasJoinedSchedule(
+    ...     [K.PolynomialDecay(0.0, 4, end_learning_rate=0.2, power=1),
+    ...      K.CosineDecay(0.2, decay_steps=6)], boundaries=[4])
+    >>> [round(float(warm_then_cos(u)), 4) for u in (0, 2, 4, 7, 10)]
+    [0.0, 0.1, 0.2, 0.1, 0.0]
+    """
+
+    def __init__(self, schedules, boundaries):
+        super().__init__()
+        schedules = [keras.saving.deserialize_keras_object(s) if isinstance(s, dict) else s
+                     for s in schedules]
+        if not schedules:
+            raise ValueError("schedules must not be empty")
+        for i, s in enumerate(schedules):
+            if not isinstance(s, keras.optimizers.schedules.LearningRateSchedule):
+                raise ValueError(f"schedules[{i}] must be a keras LearningRateSchedule "
+                                 f"(wrap a d2l_compat schedule in KerasSchedule), got {s!r}")
+        self.schedules = schedules
+        self.boundaries = _check_boundaries(boundaries, len(schedules))
+
+    def __call__(self, step):
+        step = tf.cast(step, tf.int64)
+        lr = tf.cast(self.schedules[0](step), tf.float32)
+        for schedule, start in zip(self.schedules[1:], self.boundaries):
+            piece = tf.cast(schedule(tf.maximum(step - start, 0)), tf.float32)
+            lr = tf.where(step >= start, piece, lr)
+        return lr
+
+    def get_config(self):
+        return {"schedules": [keras.saving.serialize_keras_object(s) for s in self.schedules],
+                "boundaries": list(self.boundaries)}
+
+
 class LearningRateSetter(keras.callbacks.Callback):
     """A ``model.fit`` callback that sets the optimizer's lr from a schedule.
 
@@ -263,6 +333,73 @@ class LearningRateSetter(keras.callbacks.Callback):
         self.lrs.append((int(epoch), lr))
         if logs is not None:
             logs["learning_rate"] = lr
+
+
+class LRFinderCallback(keras.callbacks.Callback):
+    """The learning-rate range test as a ``model.fit`` callback.
+
+    Drives an :class:`~d2l_compat.lr_finder.LRRangeTest`: before each batch it sets the
+    optimizer's lr to the test's next value; after it, it records the batch loss with
+    the lr read back from the optimizer, and stops ``fit`` when a stop rule fires or
+    the sweep is done. Afterwards ``callback.result()`` is the
+    :class:`~d2l_compat.lr_finder.LRFinderResult` -- the same algorithm as
+    :func:`find_lr`, which runs it from our own loop and also restores the weights.
+
+    Keras' batch logs hold the *running mean* of the loss over the epoch so far (weighted
+    by batch size), not the batch's loss. The callback reads the batch loss from the
+    model's loss tracker instead (the ``keras.metrics.Mean`` named ``"loss"`` in
+    ``model.metrics``): the change of its weighted ``total`` divided by the change of
+    its ``count``. Give ``fit`` enough epochs for ``num_steps`` batches, keep
+    ``steps_per_execution=1`` (the default), compile with a float learning rate, and
+    snapshot the weights yourself: the test wrecks them.
+    """
+
+    def __init__(self, range_test=None, **kwargs):
+        super().__init__()
+        if range_test is not None and kwargs:
+            raise ValueError("give either an LRRangeTest or its keyword arguments, not both")
+        self.range_test = range_test if range_test is not None else LRRangeTest(**kwargs)
+        if not isinstance(self.range_test, LRRangeTest):
+            raise ValueError(f"range_test must be an LRRangeTest, got {self.range_test!r}")
+        self._sweep = self._tracker = None
+        self._sums = (0.0, 0.0)
+
+    def on_train_begin(self, logs=None):
+        if isinstance(self.model.optimizer._learning_rate,
+                      keras.optimizers.schedules.LearningRateSchedule):
+            raise TypeError("LRFinderCallback needs an optimizer built with a float "
+                            "learning_rate, not a LearningRateSchedule")
+        trackers = [m for m in self.model.metrics
+                    if m.name == "loss" and isinstance(m, keras.metrics.Mean)]
+        if not trackers:
+            raise TypeError("LRFinderCallback needs a compiled model with a loss")
+        self._tracker = trackers[0]
+        self._sweep = iter(self.range_test)
+
+    def _tracked(self):
+        return (float(self._tracker.total.numpy()), float(self._tracker.count.numpy()))
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._sums = (0.0, 0.0)  # Keras resets its loss tracker every epoch
+
+    def on_train_batch_begin(self, batch, logs=None):
+        if self.range_test.done:
+            self.model.stop_training = True
+            return
+        _, lr = next(self._sweep)
+        self.model.optimizer.learning_rate.assign(lr)
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.range_test.done:
+            return
+        (total, count), (prev_total, prev_count) = self._tracked(), self._sums
+        self._sums = (total, count)
+        loss = (total - prev_total) / (count - prev_count)
+        if not self.range_test.record(loss, lr=float(self.model.optimizer.learning_rate)):
+            self.model.stop_training = True
+
+    def result(self) -> LRFinderResult:
+        return self.range_test.result()
 
 
 def _learning_rate(scheduler, lr, schedule_unit, steps_per_epoch):
@@ -352,7 +489,8 @@ def _train_step_fn(net, optimizer):
 def train(net, train_iter, test_iter, num_epochs: int, lr: float, scheduler=None,
           device=None, *, schedule_unit: str = "epoch", optimizer=None,
           seed: int = DEFAULT_SEED, animator=True, verbose: bool = True,
-          history: History | None = None, start_epoch: int = 0) -> History:
+          history: History | None = None, start_epoch: int = 0, momentum: float = 0.0,
+          lr_hook=None) -> History:
     """Train with minibatch SGD; epoch (or update) ``t`` uses ``scheduler(t)``.
 
     ``scheduler`` is a d2l_compat schedule (applied through :class:`KerasSchedule`), a
@@ -374,9 +512,28 @@ def train(net, train_iter, test_iter, num_epochs: int, lr: float, scheduler=None
     for any randomness inside the net (none in LeNet). When resuming
     (``start_epoch > 0``) with an optimizer whose update counter is 0, the counter is
     set to ``start_epoch * len(train_iter)`` so schedules continue where they were.
+
+    ``momentum`` builds the default optimizer as ``SGD(lr, momentum=momentum)``.
+    ``lr_hook`` is the other way to schedule per update: a callable ``step -> lr`` (e.g.
+    a d2l_compat schedule) that the loop calls before every update ``step`` (counted
+    from 0 over the whole run) and assigns with ``optimizer.learning_rate.assign``; the
+    optimizer must hold a float lr, and it excludes ``scheduler``. The History records
+    ``schedule_unit="update"`` and, for a d2l_compat schedule, its config.
     """
     if schedule_unit not in SCHEDULE_UNITS:
         raise ValueError(f"schedule_unit must be 'epoch' or 'update', got {schedule_unit!r}")
+    if lr_hook is not None:
+        if scheduler is not None:
+            raise ValueError("give either scheduler or lr_hook, not both")
+        if not callable(lr_hook):
+            raise TypeError(f"lr_hook must be a callable step -> lr, got {lr_hook!r}")
+        if optimizer is not None and isinstance(
+                optimizer._learning_rate, keras.optimizers.schedules.LearningRateSchedule):
+            raise TypeError("lr_hook needs an optimizer built with a float learning_rate; "
+                            "this one holds a LearningRateSchedule")
+    if optimizer is not None and momentum:
+        raise ValueError("momentum builds the default optimizer; set it on the given "
+                         "optimizer instead")
     device = _device_name(device)
     tf.random.set_seed(seed)  # for any randomness inside the net (none in LeNet)
     steps_per_epoch = len(train_iter)
@@ -393,9 +550,12 @@ def train(net, train_iter, test_iter, num_epochs: int, lr: float, scheduler=None
         schedule_unit = "update"
     else:
         schedule_unit = None  # a constant lr
+    if lr_hook is not None:
+        schedule_unit = "update"
+        schedule_config = schedule_to_config(lr_hook) if _is_core_schedule(lr_hook) else None
     with tf.device(device):
         if optimizer is None:
-            optimizer = keras.optimizers.SGD(learning_rate=learning_rate)
+            optimizer = keras.optimizers.SGD(learning_rate=learning_rate, momentum=momentum)
         elif scheduler is not None:
             optimizer.learning_rate = learning_rate
         optimizer.build(net.trainable_variables)
@@ -416,6 +576,8 @@ def train(net, train_iter, test_iter, num_epochs: int, lr: float, scheduler=None
         with tf.device(device):
             for i, (X, y) in enumerate(_data.epoch_batches(train_iter, epoch)):
                 step = epoch * steps_per_epoch + i
+                if lr_hook is not None:
+                    optimizer.learning_rate.assign(float(lr_hook(step)))
                 if i == 0 or step % LR_LOG_EVERY == 0:
                     step_lrs.append((step, float(optimizer.learning_rate)))
                 batch_loss, batch_correct = step_fn(*_as_batch(X, y))
@@ -428,3 +590,58 @@ def train(net, train_iter, test_iter, num_epochs: int, lr: float, scheduler=None
     return fit(train_epoch, lambda: evaluate_accuracy_gpu(net, test_iter, device),
                num_epochs, history, start_epoch=start_epoch, animator=animator,
                verbose=verbose)
+
+
+# --------------------------------------------------------------------------- LR finder
+
+def _cycled_batches(loader):
+    """Minibatches of epochs 0, 1, 2, ... of ``loader``, endlessly."""
+    epoch = 0
+    while True:
+        empty = True
+        for batch in _data.epoch_batches(loader, epoch):
+            empty = False
+            yield batch
+        if empty:
+            raise ValueError("train_iter yielded no minibatches")
+        epoch += 1
+
+
+def find_lr(net, train_iter, start_lr: float = 1e-7, end_lr: float = 10.0,
+            num_steps: int = 100, mode: str = "exponential", beta: float = 0.9,
+            diverge_factor: float = 4.0, seed: int = DEFAULT_SEED) -> LRFinderResult:
+    """The learning-rate range test on ``net``; the net is unchanged by the call.
+
+    Runs :class:`~d2l_compat.lr_finder.LRRangeTest` with a fresh
+    ``keras.optimizers.SGD``: before update ``i`` the lr variable is assigned
+    ``lr_sweep(start_lr, end_lr, num_steps, mode)[i]`` and read back for the record;
+    each update takes the next minibatch of ``train_iter`` (epochs 0, 1, ... in turn,
+    as :func:`train` sees them) in the same compiled step as :func:`train`, and the
+    loss recorded is that minibatch's mean cross-entropy. The test stops early when the
+    smoothed loss exceeds ``diverge_factor`` times its best or a loss is not finite.
+
+    Every variable of ``net`` is restored afterwards, also if the test raises; the
+    SGD optimizer is private to the test, so an optimizer the net was compiled with is
+    never touched. ``seed`` seeds TF's global generator as :func:`train` does (LeNet
+    draws nothing). Returns the :class:`~d2l_compat.lr_finder.LRFinderResult`.
+    """
+    range_test = LRRangeTest(start_lr=start_lr, end_lr=end_lr, num_steps=num_steps,
+                             mode=mode, beta=beta, diverge_factor=diverge_factor)
+    tf.random.set_seed(seed)
+    snapshot = [v.numpy() for v in net.variables]
+    try:
+        optimizer = keras.optimizers.SGD(learning_rate=start_lr)
+        optimizer.build(net.trainable_variables)
+        step_fn = _train_step_fn(net, optimizer)
+        batches = _cycled_batches(train_iter)
+        for _, lr in range_test:
+            optimizer.learning_rate.assign(lr)
+            X, y = next(batches)
+            loss_sum, _ = step_fn(*_as_batch(X, y))
+            loss = float(loss_sum) / int(y.shape[0])
+            if not range_test.record(loss, lr=float(optimizer.learning_rate)):
+                break
+    finally:
+        for variable, value in zip(net.variables, snapshot):
+            variable.assign(value)
+    return range_test.result()

@@ -409,3 +409,202 @@ def test_learning_rate_setter_validates_and_refuses_a_schedule_optimizer(data):
     net.compile(optimizer=keras.optimizers.SGD(d2l.KerasSchedule(Constant(0.1))), loss=LOSS)
     with pytest.raises(TypeError, match="KerasSchedule"):
         net.fit(X, y, epochs=1, verbose=0, callbacks=[d2l.LearningRateSetter(Constant(0.2))])
+
+
+# ------------------------------------------- issue 5: two styles, composition, resuming
+def warmup_cosine(steps_per_epoch, epochs=2):
+    total = epochs * steps_per_epoch
+    return WarmupCosineDecay(total, warmup_steps=3, hold=2, start_lr=0.0, target_lr=0.2,
+                             final_lr=0.001)
+
+
+def test_lr_hook_and_optimizer_schedule_give_identical_lrs(data):
+    steps = len(data[0])
+    s = warmup_cosine(steps)
+    hook = run(data, 2, lr_hook=s)  # the loop assigns s(u) before update u
+    owned = run(data, 2, s, schedule_unit="update")  # KerasSchedule owned by the SGD
+    assert hook.schedule_unit == owned.schedule_unit == "update"
+    assert hook.schedule == owned.schedule == schedule_to_config(s)
+    assert hook.step_lrs == owned.step_lrs and hook.lr == owned.lr
+    np.testing.assert_allclose([lr for _, lr in hook.step_lrs],
+                               [s(u) for u, _ in hook.step_lrs], **F32)
+    assert hook.lr[0] == 0.0 and hook.lr[1] == pytest.approx(s(steps), rel=1e-6)
+    # every update, not only the logged ones: the float32 lr each style sets is the same
+    adapter = d2l.KerasSchedule(s)
+    updates = range(2 * steps + 3)
+    assert [float(adapter(u)) for u in updates] == [float(np.float32(s(u))) for u in updates]
+    # same lrs, same seeds, same batches: the same training
+    assert without_timings(hook)["epochs"] == without_timings(owned)["epochs"]
+
+
+def test_lr_hook_sets_a_given_optimizer_and_accepts_any_callable(data):
+    steps = len(data[0])
+    optimizer = keras.optimizers.SGD(0.5, momentum=0.9)
+    h = run(data, 1, optimizer=optimizer, lr_hook=lambda u: 0.01 * (u + 1))
+    assert h.schedule is None and h.schedule_unit == "update"
+    np.testing.assert_allclose([lr for _, lr in h.step_lrs],
+                               [0.01 * (u + 1) for u, _ in h.step_lrs], **F32)
+    assert float(optimizer.learning_rate) == pytest.approx(0.01 * steps, rel=1e-6)
+
+
+def test_lr_hook_and_momentum_validation(data):
+    s = Constant(0.1)
+    with pytest.raises(ValueError, match="lr_hook"):
+        run(data, 1, s, lr_hook=s)
+    with pytest.raises(TypeError, match="lr_hook"):
+        run(data, 1, lr_hook=0.1)
+    with pytest.raises(TypeError, match="float learning_rate"):
+        run(data, 1, lr_hook=s, optimizer=keras.optimizers.SGD(d2l.KerasSchedule(s)))
+    with pytest.raises(ValueError, match="momentum"):
+        run(data, 1, momentum=0.9, optimizer=keras.optimizers.SGD(0.1))
+
+
+def test_momentum_keyword_equals_a_momentum_sgd_optimizer(data):
+    s = warmup_cosine(len(data[0]), epochs=1)
+    keyword = run(data, 1, s, schedule_unit="update", momentum=0.9)
+    given = run(data, 1, s, schedule_unit="update",
+                optimizer=keras.optimizers.SGD(0.1, momentum=0.9))
+    plain = run(data, 1, s, schedule_unit="update")
+    assert without_timings(keyword)["epochs"] == without_timings(given)["epochs"]
+    assert keyword.train_loss != plain.train_loss
+
+
+def test_save_and_resume_mid_schedule_per_update(data, tmp_path):
+    """2 epochs, model.save, load_model, 2 more == 4 uninterrupted (per-update schedule)."""
+    steps = len(data[0])
+    s = WarmupCosineDecay(4 * steps, warmup_steps=steps // 2, hold=3, start_lr=0.0,
+                          target_lr=0.2, final_lr=0.001)
+
+    def compiled():
+        net = d2l.lenet()
+        opt = keras.optimizers.SGD(d2l.KerasSchedule(s), momentum=0.9)  # with slots
+        net.compile(optimizer=opt, loss=LOSS)
+        return net, opt
+
+    full_net, full_opt = compiled()
+    full = run(data, 4, net=full_net, optimizer=full_opt)
+    net, opt = compiled()
+    first = run(data, 2, net=net, optimizer=opt)
+    net.save(tmp_path / "mid_schedule.keras")
+    del net, opt
+    loaded = keras.models.load_model(tmp_path / "mid_schedule.keras")
+    assert int(loaded.optimizer.iterations) == 2 * steps
+    assert loaded.optimizer._learning_rate.schedule == s
+    resumed = run(data, 4, net=loaded, optimizer=loaded.optimizer, history=first,
+                  start_epoch=2)
+    assert resumed.schedule_unit == "update" and resumed.schedule == schedule_to_config(s)
+    assert resumed.step_lrs == full.step_lrs
+    np.testing.assert_allclose([lr for _, lr in resumed.step_lrs],
+                               [s(u) for u, _ in resumed.step_lrs], **F32)
+    assert without_timings(resumed)["epochs"] == without_timings(full)["epochs"]
+    for a, b in zip(loaded.get_weights(), full_net.get_weights()):
+        assert np.array_equal(a, b)
+
+
+def test_keras_joined_schedule_composes_native_schedules_like_warmup_cosine_decay():
+    K = keras.optimizers.schedules
+    total, warmup, hold, target, final = 100, 10, 20, 0.2, 0.002
+    joined = d2l.KerasJoinedSchedule(
+        [K.PolynomialDecay(0.0, warmup, end_learning_rate=target, power=1),
+         K.PolynomialDecay(target, hold, end_learning_rate=target),  # constant
+         K.CosineDecay(target, decay_steps=total - warmup - hold, alpha=final / target)],
+        boundaries=[warmup, warmup + hold])
+    ours = WarmupCosineDecay(total, warmup, hold=hold, start_lr=0.0, target_lr=target,
+                             final_lr=final)
+    core = join_schedules([PolyScheduler(warmup, base_lr=0.0, pwr=1, final_lr=target),
+                           Constant(target),
+                           CosineScheduler(total - warmup - hold, target, final)],
+                          [warmup, warmup + hold])
+    t = np.arange(130)
+    np.testing.assert_allclose(core(t), ours(t), rtol=1e-12, atol=1e-15)
+    sgd = keras.optimizers.SGD(joined)
+    np.testing.assert_allclose([lr_at(sgd, u) for u in t], ours(t), rtol=1e-5, atol=1e-7)
+    graph = tf.function(lambda u: tf.map_fn(joined, u, fn_output_signature=tf.float32))
+    np.testing.assert_allclose(graph(tf.constant(t, tf.int64)).numpy(), ours(t),
+                               rtol=1e-5, atol=1e-7)
+    again = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(joined))
+    assert isinstance(again, d2l.KerasJoinedSchedule) and again.boundaries == [10, 30]
+    np.testing.assert_allclose([float(again(u)) for u in t], ours(t), rtol=1e-5, atol=1e-7)
+    with pytest.raises(ValueError, match="boundaries"):
+        d2l.KerasJoinedSchedule(joined.schedules, [10])
+    with pytest.raises(ValueError, match="boundaries"):
+        d2l.KerasJoinedSchedule(joined.schedules, [30, 10])
+    with pytest.raises(ValueError, match=r"schedules\[1\]"):
+        d2l.KerasJoinedSchedule([joined.schedules[0], ours], [10])
+
+
+# ------------------------------------------------------------- issue 6: the LR finder
+def test_find_lr_restores_the_net_and_follows_the_sweep(data, capsys):
+    from d2l_compat import lr_finder
+    net = d2l.lenet()
+    net.compile(optimizer=keras.optimizers.SGD(0.1), loss=LOSS)  # must stay untouched
+    before = [v.numpy().copy() for v in net.variables]
+    timer = d2l.Timer()
+    result = d2l.find_lr(net, data[0])  # 100 steps, 1e-7 .. 10
+    seconds = timer.stop()
+    with capsys.disabled():
+        print(f"\n[tensorflow] find_lr: {len(result.lrs)} steps on smoke data in "
+              f"{seconds:.1f} s ({result.stop_reason})")
+    for a, v in zip(before, net.variables):
+        assert np.array_equal(a, v.numpy()), v.path
+    assert int(net.optimizer.iterations) == 0
+    assert result.stop_reason in lr_finder.STOP_REASONS
+    assert 5 <= len(result.lrs) <= 100
+    assert result.stop_reason != "completed" or len(result.lrs) == 100
+    planned = lr_finder.lr_sweep(1e-7, 10.0, 100)[:len(result.lrs)]
+    np.testing.assert_allclose(result.lrs, planned, rtol=1e-6)  # read back, float32
+    assert np.all(np.isfinite(result.losses)) and np.all(np.isfinite(result.smoothed))
+    assert result.losses[0] == pytest.approx(math.log(10), rel=0.05)  # untrained net
+    assert set(result.suggestions) == {"steepest", "minimum_div_10", "valley"}
+    for name, lr in result.suggestions.items():
+        assert lr is not None and math.isfinite(lr) and 1e-7 <= lr <= 10.0, name
+    assert result.suggestion == result.suggestions[lr_finder.DEFAULT_RULE]
+    assert result.config["num_steps"] == 100 and result.config["beta"] == 0.9
+
+
+def test_find_lr_is_repeatable_and_stops_when_the_loss_blows_up(data):
+    net = d2l.lenet()
+    before = [v.numpy().copy() for v in net.variables]
+    kwargs = dict(start_lr=1e-2, end_lr=1e4, num_steps=30)
+    first, second = d2l.find_lr(net, data[0], **kwargs), d2l.find_lr(net, data[0], **kwargs)
+    np.testing.assert_array_equal(first.losses, second.losses)
+    assert first.stop_reason in ("diverged", "nan") and first.stopped_early
+    assert len(first.lrs) < 30
+    for a, v in zip(before, net.variables):
+        assert np.array_equal(a, v.numpy())
+    linear = d2l.find_lr(net, data[0], start_lr=1e-3, end_lr=0.1, num_steps=12,
+                         mode="linear", beta=0.5, diverge_factor=None)
+    assert linear.stop_reason == "completed"
+    np.testing.assert_allclose(linear.lrs, np.linspace(1e-3, 0.1, 12), rtol=1e-6)
+    with pytest.raises(ValueError, match="num_steps"):
+        d2l.find_lr(net, data[0], num_steps=1)
+
+
+def test_lr_finder_callback_in_model_fit_matches_find_lr(data):
+    train_iter = data[0]
+    kwargs = dict(start_lr=1e-3, end_lr=1.0, num_steps=12, diverge_factor=None)
+    ours = d2l.find_lr(d2l.lenet(), train_iter, **kwargs)
+    # model.fit on the same minibatches (epochs 0 and 1 of the loader, in order)
+    batches = [b for epoch in range(2) for b in train_iter.batches(epoch)]
+    dataset = tf.data.Dataset.from_generator(
+        lambda: iter(batches), output_signature=(
+            tf.TensorSpec((None, 28, 28, 1), tf.float32), tf.TensorSpec((None,), tf.int32)))
+    net = d2l.lenet()
+    net.compile(optimizer=keras.optimizers.SGD(0.1), loss=LOSS, jit_compile=False)
+    callback = d2l.LRFinderCallback(**kwargs)
+    net.fit(dataset, epochs=1, shuffle=False, verbose=0, callbacks=[callback])
+    theirs = callback.result()
+    assert int(net.optimizer.iterations) == 12  # fit stopped when the sweep was done
+    assert theirs.stop_reason == "completed"
+    np.testing.assert_array_equal(theirs.lrs, ours.lrs)
+    np.testing.assert_allclose(theirs.losses, ours.losses, rtol=1e-5)  # incl. the short batch
+    with pytest.raises(ValueError, match="not both"):
+        d2l.LRFinderCallback(d2l.LRRangeTest(), num_steps=5)
+
+
+def test_room_reexports_the_lr_finder_core():
+    from d2l_compat import lr_finder
+    for name in ("LRRangeTest", "LRFinderResult", "lr_sweep", "run_range_test",
+                 "smooth_losses", "suggest_steepest", "suggest_minimum_div_10",
+                 "suggest_valley"):
+        assert getattr(d2l, name) is getattr(lr_finder, name), name
