@@ -1,0 +1,481 @@
+"""JAX room of d2l_compat (flax.linen + optax): ``from d2l_compat import jax as d2l``.
+
+Thin by design: it converts arrays, builds LeNet and the SGD optimizer, and bridges the
+framework-free schedules of :mod:`d2l_compat.schedules` to optax.
+
+JAX is functional, so the model returned by :func:`lenet` is a small wrapper, :class:`Model`,
+holding the linen module, its parameters and (after training) the optimizer state.
+:func:`train` updates ``net.params`` and ``net.opt_state`` in place, so the D2L idiom
+``train(net, ...)`` then ``evaluate_accuracy_gpu(net, test_iter)`` works unchanged.
+
+How optax reports the lr. The SGD optimizer is ``optax.inject_hyperparams(optax.sgd)``;
+its state holds ``hyperparams['learning_rate']``. When the lr is a schedule, update number
+``c`` (counting from 0) evaluates ``schedule(c)`` at the state's count *before*
+incrementing it and stores that value in ``hyperparams``. So after ``k >= 1`` updates the
+state holds the lr *applied by the last update*, ``schedule(k - 1)``; right after
+``init`` it holds ``schedule(0)``, the lr of the first update. :func:`train` records the
+lr returned by the compiled step after each update: exactly the lr that update applied.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import flax
+import flax.linen as nn
+import flax.serialization
+import jax
+import jax.numpy as jnp
+import jaxlib
+import numpy as np
+import optax
+from jax import lax
+
+from d2l_compat import data as _data
+from d2l_compat.data import get_fashion_mnist_labels, load_fashion_mnist  # noqa: F401
+from d2l_compat.plotting import Animator, plot, set_figsize, show_images  # noqa: F401
+from d2l_compat.results import compare_with_d2l, record_run  # noqa: F401
+from d2l_compat.runmode import DEFAULT_SEED, Accumulator, Timer, run_mode  # noqa: F401
+from d2l_compat.schedules import (  # noqa: F401
+    Constant, CosineScheduler, FactorScheduler, MultiFactorScheduler, PolyScheduler,
+    Schedule, SquareRootScheduler, WarmupCosineDecay, join_schedules, plot_schedules,
+    schedule_from_config, schedule_to_config)
+from d2l_compat.training import LR_LOG_EVERY, EpochStats, History, fit
+
+FRAMEWORK = "jax"
+VERSIONS = {"jax": jax.__version__, "jaxlib": jaxlib.__version__,
+            "flax": flax.__version__, "optax": optax.__version__}
+SCHEDULE_UNITS = ("epoch", "update")
+
+
+def try_gpu(i: int = 0):
+    """GPU ``i`` if it exists, else the CPU (a ``jax.Device``)."""
+    try:
+        gpus = jax.devices("gpu")
+    except RuntimeError:  # no GPU backend in this jaxlib
+        gpus = []
+    return gpus[i] if len(gpus) > i else jax.devices("cpu")[0]
+
+
+def _device_name(device) -> str:
+    return "cpu" if device.platform == "cpu" else f"{device.platform}:{device.id}"
+
+
+def load_data_fashion_mnist(batch_size: int, resize=None, seed: int = DEFAULT_SEED):
+    """Fashion-MNIST in memory as (train_iter, test_iter) of NHWC float32 jax arrays."""
+    def to_arrays(X, y):
+        return jnp.asarray(X), jnp.asarray(y)
+
+    return _data.load_data_fashion_mnist(batch_size, resize=resize, layout="NHWC",
+                                         convert=to_arrays, seed=seed)
+
+
+# ------------------------------------------------------------------------- the model
+class ReLU(nn.Module):
+    """ReLU as a layer, so the model's layers can be listed like D2L's nn.Sequential."""
+
+    def __call__(self, x):
+        return nn.relu(x)
+
+
+class MaxPool2D(nn.Module):
+    """Max-pooling; non-overlapping windows that tile the input are computed as a
+    reshape + max, whose gradient XLA runs several times faster on CPU than the
+    ``select_and_scatter`` of ``nn.max_pool`` (same values)."""
+
+    window: int = 2
+    stride: int = 2
+
+    def __call__(self, x):
+        n, h, w, c = x.shape
+        k = self.window
+        if self.stride == k and h % k == 0 and w % k == 0:
+            return x.reshape(n, h // k, k, w // k, k, c).max(axis=(2, 4))
+        return nn.max_pool(x, (k, k), (self.stride, self.stride))
+
+
+class Flatten(nn.Module):
+    def __call__(self, x):
+        return x.reshape((x.shape[0], -1))
+
+
+_NHWC = ("NHWC", "HWIO", "NHWC")
+
+
+def conv_as_matmul(lhs, rhs, window_strides, padding, lhs_dilation=None, rhs_dilation=None,
+                   dimension_numbers=None, feature_group_count=1, **kwargs):
+    """``lax.conv_general_dilated`` for LeNet's ``nn.Conv`` layers, written as one matmul.
+
+    XLA's CPU convolution is slow for LeNet's few channels (above all for the
+    one-channel input). For a stride-1 NHWC convolution, every output row is the
+    ``kh`` input rows it covers, flattened, times a banded (Toeplitz) matrix built from
+    the kernel, so the whole convolution is one large matmul, which XLA runs fast; JAX
+    differentiates it as usual. The values are those of the convolution up to float32
+    rounding (``tests/test_jax.py`` checks values and gradients). Anything else (strides,
+    dilation, groups, other layouts) goes to ``lax.conv_general_dilated``.
+    """
+    simple = (lhs.ndim == 4 and tuple(np.ravel(window_strides)) in ((1,), (1, 1))
+              and all(d is None or set(np.ravel(d)) == {1} for d in (lhs_dilation, rhs_dilation))
+              and feature_group_count == 1 and kwargs.get("precision") is None
+              and kwargs.get("batch_group_count", 1) == 1
+              and dimension_numbers == lax.conv_dimension_numbers(lhs.shape, rhs.shape, _NHWC))
+    if not simple:
+        return lax.conv_general_dilated(lhs, rhs, window_strides, padding, lhs_dilation,
+                                        rhs_dilation, dimension_numbers, feature_group_count,
+                                        **kwargs)
+    if isinstance(padding, str):
+        padding = lax.padtype_to_pads(lhs.shape[1:3], rhs.shape[:2], (1, 1), padding)
+    (top, bottom), (left, right) = padding
+    x = jnp.pad(lhs, ((0, 0), (top, bottom), (left, right), (0, 0)))
+    n, h, w, c_in = x.shape
+    kh, kw, _, c_out = rhs.shape
+    h_out, w_out = h - kh + 1, w - kw + 1
+    shift = np.zeros((kw, w, w_out), lhs.dtype)  # shift[b, j + b, j] = 1
+    for b in range(kw):
+        shift[b, np.arange(w_out) + b, np.arange(w_out)] = 1
+    band = jnp.einsum("abio,bwj->awijo", rhs, shift).reshape(kh * w * c_in, w_out * c_out)
+    x = x.reshape(n, h, w * c_in)
+    rows = jnp.concatenate([x[:, a:a + h_out] for a in range(kh)], axis=-1)
+    return (rows.reshape(n * h_out, -1) @ band).reshape(n, h_out, w_out, c_out)
+
+
+@functools.lru_cache(maxsize=None)
+def lenet_module() -> nn.Sequential:
+    """The chapter's modernised LeNet as a linen module (NHWC input, Xavier init).
+
+    Modules are immutable, so every :func:`lenet` shares this one object (and the
+    compiled functions cached for it)."""
+    init = dict(kernel_init=nn.initializers.glorot_uniform(),
+                bias_init=nn.initializers.zeros)
+    conv = dict(init, conv_general_dilated=conv_as_matmul)
+    return nn.Sequential((
+        nn.Conv(6, (5, 5), padding=2, **conv), ReLU(), MaxPool2D(2, 2),
+        nn.Conv(16, (5, 5), padding="VALID", **conv), ReLU(), MaxPool2D(2, 2),
+        Flatten(),
+        nn.Dense(120, **init), ReLU(),
+        nn.Dense(84, **init), ReLU(),
+        nn.Dense(10, **init)))
+
+
+class _ByIdentity:
+    """A static jit argument for an unhashable module (e.g. ``nn.Sequential([...])``)."""
+
+    def __init__(self, module):
+        self.module = module
+
+    def apply(self, *args, **kwargs):
+        return self.module.apply(*args, **kwargs)
+
+
+def _static(module):
+    try:
+        hash(module)
+        return module
+    except TypeError:
+        return _ByIdentity(module)
+
+
+@functools.partial(jax.jit, static_argnums=0)
+def _init(module, key, X):
+    return module.init(key, X)["params"]
+
+
+@functools.partial(jax.jit, static_argnums=0)
+def _apply(module, params, X):
+    return module.apply({"params": params}, X)
+
+
+@functools.partial(jax.jit, static_argnums=0)
+def _num_correct(module, params, X, y):
+    return jnp.sum(jnp.argmax(module.apply({"params": params}, X), axis=-1) == y)
+
+
+class Model:
+    """A linen module with its parameters: what :func:`train` and the notebooks use.
+
+    ``net(X)`` applies the model; ``net.params`` are its parameters and ``net.opt_state``
+    the optimizer state of the last training (``None`` before). ``to_bytes()`` /
+    ``from_bytes()`` save and restore both (flax.serialization, msgpack).
+    """
+
+    def __init__(self, module: nn.Module, params, seed: int = DEFAULT_SEED):
+        self.module, self.params, self.seed = module, params, seed
+        self._static = _static(module)  # how compiled functions receive the module
+        self.opt_state = None
+        self._restored_opt_state = None  # a state dict from from_bytes, shaped by train
+
+    def __call__(self, X):
+        return _apply(self._static, self.params, X)
+
+    @property
+    def num_params(self) -> int:
+        return sum(int(np.prod(p.shape)) for p in jax.tree_util.tree_leaves(self.params))
+
+    @property
+    def layers(self):
+        """The module's layers bound to the parameters, callable one by one."""
+        return self.module.bind({"params": self.params}).layers
+
+    def state_dict(self) -> dict:
+        opt_state = (self._restored_opt_state if self.opt_state is None
+                     else flax.serialization.to_state_dict(self.opt_state))
+        return {"params": flax.serialization.to_state_dict(self.params),
+                "opt_state": opt_state}
+
+    def to_bytes(self) -> bytes:
+        """Parameters and optimizer state as msgpack bytes."""
+        return flax.serialization.msgpack_serialize(self.state_dict())
+
+    def from_bytes(self, blob: bytes) -> "Model":
+        """Restore what :meth:`to_bytes` saved; the optimizer state is taken up by the
+        next ``train(..., start_epoch=k)``."""
+        state = flax.serialization.msgpack_restore(blob)
+        self.params = flax.serialization.from_state_dict(self.params, state["params"])
+        self.opt_state, self._restored_opt_state = None, state.get("opt_state")
+        return self
+
+    def __repr__(self):
+        return f"Model({type(self.module).__name__}, {self.num_params:,} parameters)"
+
+
+def num_params(net: Model) -> int:
+    """The number of trainable parameters (61,706 for LeNet)."""
+    return net.num_params
+
+
+def lenet(seed: int = DEFAULT_SEED) -> Model:
+    """The chapter's modernised LeNet (ReLU, max-pooling), seeded Xavier init."""
+    module = lenet_module()
+    params = _init(module, jax.random.PRNGKey(seed), jnp.zeros((1, 28, 28, 1), jnp.float32))
+    return Model(module, params, seed)
+
+
+# ------------------------------------------------------------------- schedule adapter
+def optax_schedule(schedule, steps_per_epoch: int | None = None):
+    """An optax schedule (a jit-safe function of the update count) for ``schedule``.
+
+    ``steps_per_epoch=None``: update ``u`` uses ``schedule(u)``. Otherwise the schedule is
+    per epoch: update ``u`` uses ``schedule(u // steps_per_epoch)``, so every update of
+    epoch ``t`` uses ``schedule(t)``. The formula is the schedule's own
+    (``schedule.evaluate(t, xp=jax.numpy)``), traced into the compiled step; the result is
+    float32 like the parameters. Pass it to ``optax.inject_hyperparams(optax.sgd)`` as
+    ``learning_rate`` to read the applied lr back from the optimizer state.
+    """
+    if not isinstance(schedule, Schedule):
+        raise ValueError(f"schedule must be a d2l_compat schedule, got {schedule!r}")
+    if steps_per_epoch is not None and (
+            isinstance(steps_per_epoch, bool) or not isinstance(steps_per_epoch, int)
+            or steps_per_epoch <= 0):
+        raise ValueError(f"steps_per_epoch must be a positive int or None, "
+                         f"got {steps_per_epoch!r}")
+
+    def lr_fn(count):
+        t = jnp.asarray(count)
+        if steps_per_epoch is not None:
+            t = t // steps_per_epoch
+        return jnp.asarray(schedule.evaluate(t.astype(jnp.float32), xp=jnp), jnp.float32)
+
+    lr_fn.schedule, lr_fn.steps_per_epoch = schedule, steps_per_epoch
+    return lr_fn
+
+
+def sgd(learning_rate):
+    """``optax.inject_hyperparams(optax.sgd)``: plain SGD whose lr (a number or an optax
+    schedule) can be read and set through ``opt_state.hyperparams['learning_rate']``."""
+    return optax.inject_hyperparams(optax.sgd)(learning_rate=learning_rate)
+
+
+def _hyperparams_state(opt_state):
+    """The ``inject_hyperparams`` state holding the lr, searched through chains."""
+    if hasattr(opt_state, "hyperparams") and "learning_rate" in opt_state.hyperparams:
+        return opt_state
+    if isinstance(opt_state, (tuple, list)):
+        for sub in opt_state:
+            found = _hyperparams_state(sub)
+            if found is not None:
+                return found
+    return None
+
+
+def current_lr(opt_state):
+    """``opt_state.hyperparams['learning_rate']``: the lr of the last update (after
+    ``init``: of the first), as a jax scalar."""
+    state = _hyperparams_state(opt_state)
+    if state is None:
+        raise ValueError("the optimizer state has no hyperparams['learning_rate']: build "
+                         "the optimizer with optax.inject_hyperparams (e.g. d2l.sgd(lr)) "
+                         "so the lr can be read back")
+    return state.hyperparams["learning_rate"]
+
+
+def _with_count(opt_state, count: int):
+    """``opt_state`` with every step counter set to ``count`` (to resume a run)."""
+    def reset(tree):
+        if isinstance(tree, dict):
+            return {k: (np.asarray(count, np.asarray(v).dtype) if k == "count" else reset(v))
+                    for k, v in tree.items()}
+        return tree
+
+    return flax.serialization.from_state_dict(
+        opt_state, reset(flax.serialization.to_state_dict(opt_state)))
+
+
+def _copy(tree):
+    return jax.tree_util.tree_map(jnp.copy, tree)
+
+
+def _is_core_schedule(scheduler) -> bool:
+    return isinstance(scheduler, Schedule)
+
+
+# ------------------------------------------------------------------ train / evaluate
+def evaluate_accuracy_gpu(net: Model, data_iter, device=None) -> float:
+    """Accuracy of ``net`` on ``data_iter`` (counts summed on the device)."""
+    params = net.params if device is None else jax.device_put(net.params, device)
+    correct, count = jnp.zeros((), jnp.int32), 0
+    for X, y in data_iter:
+        correct = correct + _num_correct(net._static, params, X, y)
+        count += int(y.shape[0])
+    return int(correct) / count
+
+
+@functools.lru_cache(maxsize=32)
+def _sgd_for(kind: str, spec, per_epoch: int | None):
+    """The SGD optimizer of a run; cached, so equal runs share one compiled step."""
+    if kind == "constant":  # the lr lives in the state: one optimizer serves every value
+        return sgd(0.0)
+    if kind == "schedule":
+        return sgd(optax_schedule(spec, per_epoch))
+    return sgd(spec if per_epoch is None else lambda count: spec(count // per_epoch))
+
+
+@functools.lru_cache(maxsize=32)
+def _make_train_step(module: nn.Module, optimizer):
+    def loss_fn(params, X, y):
+        logits = module.apply({"params": params}, X)
+        losses = optax.softmax_cross_entropy_with_integer_labels(logits, y)
+        return losses.mean(), logits
+
+    def step(state, metrics, X, y):
+        params, opt_state = state
+        (loss, logits), grads = jax.value_and_grad(loss_fn, has_aux=True)(params, X, y)
+        updates, opt_state = optimizer.update(grads, opt_state, params)
+        params = optax.apply_updates(params, updates)
+        correct = jnp.sum(jnp.argmax(logits, axis=-1) == y)
+        metrics = metrics + jnp.stack([loss * y.shape[0], correct.astype(jnp.float32)])
+        # the lr this update applied, read back from the optimizer state
+        return (params, opt_state), metrics, current_lr(opt_state)
+
+    return jax.jit(step, donate_argnums=(0, 1))
+
+
+def train(net: Model, train_iter, test_iter, num_epochs: int, lr: float,
+          scheduler=None, device=None, *, schedule_unit: str = "epoch", optimizer=None,
+          seed: int = DEFAULT_SEED, animator=True, verbose: bool = True,
+          history: History | None = None, start_epoch: int = 0) -> History:
+    """Train with minibatch SGD; epoch (or update) ``t`` uses ``scheduler(t)``.
+
+    ``scheduler`` is a d2l_compat schedule (applied through :func:`optax_schedule`), an
+    optax schedule (any function of the step ``t``), or None for a constant ``lr``.
+    ``schedule_unit`` says whether ``t`` counts epochs (``"epoch"``) or updates
+    (``"update"``). ``optimizer`` is an optax optimizer built with
+    ``optax.inject_hyperparams`` (its own lr is used; ``lr`` and ``scheduler`` must then be
+    left out). The run continues from ``net.params``; with ``start_epoch > 0`` it also
+    continues from the optimizer state of ``net`` (kept by the previous ``train`` or
+    restored by ``net.from_bytes``), else one whose count is ``start_epoch`` epochs of
+    updates. ``net.params`` and ``net.opt_state`` hold the result. ``seed`` is recorded in
+    the history: JAX has no global random state, and nothing in this training is random
+    except the data order, which the loader's own seed fixes.
+    """
+    if schedule_unit not in SCHEDULE_UNITS:
+        raise ValueError(f"schedule_unit must be 'epoch' or 'update', got {schedule_unit!r}")
+    if optimizer is not None and scheduler is not None:
+        raise ValueError("pass either optimizer (with its schedule inside) or scheduler, "
+                         "not both: optax schedules are part of the optimizer")
+    device = device or try_gpu()
+    steps_per_epoch = len(train_iter)
+    per_epoch = steps_per_epoch if schedule_unit == "epoch" else None
+    schedule_config, constant_lr = None, None
+    if optimizer is None:
+        if scheduler is None:
+            optimizer, constant_lr = _sgd_for("constant", None, None), lr
+        elif _is_core_schedule(scheduler):
+            schedule_config = schedule_to_config(scheduler)
+            optimizer = _sgd_for("schedule", scheduler, per_epoch)
+        elif callable(scheduler):  # a native optax schedule of t
+            optimizer = _sgd_for("native", scheduler, per_epoch)
+        else:
+            raise ValueError(f"scheduler must be a d2l_compat schedule, an optax schedule "
+                             f"or None, got {scheduler!r}")
+
+    params = jax.device_put(net.params, device)
+    opt_state = optimizer.init(params)
+    current_lr(opt_state)  # fail early if the lr cannot be read back
+    if constant_lr is not None:
+        _hyperparams_state(opt_state).hyperparams["learning_rate"] = jnp.asarray(
+            constant_lr, jnp.float32)
+    if start_epoch > 0:
+        first_update = start_epoch * steps_per_epoch
+        saved = (flax.serialization.to_state_dict(net.opt_state)
+                 if net.opt_state is not None else net._restored_opt_state)
+        if saved is None:
+            opt_state = _with_count(opt_state, first_update)
+        else:
+            try:
+                opt_state = flax.serialization.from_state_dict(opt_state, saved)
+            except (ValueError, KeyError) as err:
+                raise ValueError(f"the saved optimizer state does not fit this optimizer "
+                                 f"({err})") from None
+            count = int(flax.serialization.to_state_dict(opt_state).get("count", first_update))
+            if count != first_update:
+                raise ValueError(f"the saved optimizer state has made {count} updates, but "
+                                 f"start_epoch={start_epoch} needs {first_update}")
+            if constant_lr is not None:  # the lr passed now wins, as in the other rooms
+                _hyperparams_state(opt_state).hyperparams["learning_rate"] = jnp.asarray(
+                    constant_lr, jnp.float32)
+        opt_state = jax.device_put(opt_state, device)
+    # The compiled step donates (reuses) the buffers of its state: it works on a copy, and
+    # the net gets a copy at every epoch end, so net.params stay valid if training stops.
+    state = [_copy((params, opt_state))]
+    step_fn = _make_train_step(net._static, optimizer)
+
+    history = history or History(
+        framework=FRAMEWORK, device=_device_name(device), seed=seed,
+        schedule=schedule_config,
+        schedule_unit=schedule_unit if scheduler is not None else None,
+        data_source=getattr(train_iter, "source", None),
+        split_reconstructed=getattr(train_iter, "split_reconstructed", None),
+        versions=dict(VERSIONS))
+
+    def train_epoch(epoch: int) -> EpochStats:
+        metrics = jax.device_put(jnp.zeros(2, jnp.float32), device)
+        count, sampled = 0, []
+        for i, (X, y) in enumerate(_data.epoch_batches(train_iter, epoch)):
+            step = epoch * steps_per_epoch + i
+            state[0], metrics, lr_applied = step_fn(state[0], metrics, X, y)
+            if step % LR_LOG_EVERY == 0 or i == 0:
+                sampled.append((step, lr_applied))  # a device scalar: no sync here
+            count += int(y.shape[0])
+        net.params, net.opt_state = _copy(state[0])
+        net._restored_opt_state = None
+        loss_sum, correct = (float(v) for v in np.asarray(metrics))
+        step_lrs = [(s, float(lr)) for s, lr in sampled]
+        first_lr = step_lrs[0][1]
+        return EpochStats(loss_sum, correct, count, first_lr,
+                          [p for p in step_lrs if p[0] % LR_LOG_EVERY == 0])
+
+    return fit(train_epoch, lambda: evaluate_accuracy_gpu(net, test_iter, device),
+               num_epochs, history, start_epoch=start_epoch, animator=animator,
+               verbose=verbose)
+
+
+__all__ = [
+    "FRAMEWORK", "VERSIONS", "try_gpu", "load_data_fashion_mnist", "lenet", "lenet_module",
+    "Model", "num_params", "ReLU", "MaxPool2D", "Flatten", "conv_as_matmul",
+    "optax_schedule", "sgd", "current_lr", "evaluate_accuracy_gpu", "train",
+    "Animator", "plot", "set_figsize", "show_images", "Accumulator", "Timer", "run_mode",
+    "record_run", "compare_with_d2l", "load_fashion_mnist", "get_fashion_mnist_labels",
+    "Constant", "SquareRootScheduler", "FactorScheduler", "MultiFactorScheduler",
+    "CosineScheduler", "PolyScheduler", "WarmupCosineDecay", "join_schedules",
+    "plot_schedules", "schedule_to_config", "schedule_from_config", "History",
+]
