@@ -34,16 +34,23 @@ def output_text(output: dict) -> str:
     return "".join(output.get("data", {}).get("text/plain", ""))
 
 
-def test_there_are_chapters():
-    assert {"lenet", "lr_scheduler"} <= set(CHAPTERS)
+# Chapters every framework must have; a chapter still being ported to some frameworks
+# is held to the same headings wherever it exists.
+COMPLETE_CHAPTERS = ("lenet", "lr_scheduler")
+
+
+def test_complete_chapters_exist_in_every_framework():
+    for chapter in COMPLETE_CHAPTERS:
+        missing = [fw for fw in FRAMEWORKS
+                   if not (ROOT / "chapters" / fw / f"{chapter}.ipynb").exists()]
+        assert not missing, f"{chapter}.ipynb missing for {missing}"
 
 
 @pytest.mark.parametrize("chapter", CHAPTERS)
-def test_every_framework_has_the_chapter_with_the_same_headings(chapter):
+def test_every_version_of_a_chapter_has_the_same_headings(chapter):
     paths = {fw: ROOT / "chapters" / fw / f"{chapter}.ipynb" for fw in FRAMEWORKS}
-    missing = [fw for fw, path in paths.items() if not path.exists()]
-    assert not missing, f"{chapter}.ipynb missing for {missing}"
-    reference = headings(paths["pytorch"])
+    paths = {fw: path for fw, path in paths.items() if path.exists()}
+    reference = headings(next(iter(paths.values())))
     assert len(reference) >= 5
     for framework, path in paths.items():
         assert headings(path) == reference, f"{framework}/{chapter}.ipynb headings differ"
