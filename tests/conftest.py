@@ -9,6 +9,9 @@ import pytest
 # Set before any notebook kernel starts, so nbval's kernels inherit it.
 os.environ["D2L_MODE"] = "smoke"
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# Two pytest workers share two cores: idle OpenMP threads must sleep, not spin (torch
+# slowed down 10x otherwise). Results are unchanged.
+os.environ.setdefault("OMP_WAIT_POLICY", "passive")
 
 FRAMEWORK_MODULES = {"pytorch": "torch", "tensorflow": "tensorflow", "mxnet": "mxnet",
                      "jax": "jax"}

@@ -1,0 +1,246 @@
+"""PyTorch room of d2l_compat: ``from d2l_compat import torch as d2l``.
+
+Thin by design: it converts arrays, builds LeNet and the SGD optimizer, and bridges the
+framework-free schedules of :mod:`d2l_compat.schedules` to ``torch.optim.lr_scheduler``
+through :class:`ScheduleLR`. Importing it changes no global state.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from d2l_compat import data as _data
+from d2l_compat.data import get_fashion_mnist_labels, load_fashion_mnist  # noqa: F401
+from d2l_compat.plotting import Animator, plot, set_figsize, show_images  # noqa: F401
+from d2l_compat.results import compare_with_d2l, record_run  # noqa: F401
+from d2l_compat.runmode import DEFAULT_SEED, Accumulator, Timer, run_mode  # noqa: F401
+from d2l_compat.schedules import (  # noqa: F401
+    Constant,
+    CosineScheduler,
+    FactorScheduler,
+    MultiFactorScheduler,
+    PolyScheduler,
+    Schedule,
+    SquareRootScheduler,
+    WarmupCosineDecay,
+    join_schedules,
+    plot_schedules,
+    schedule_from_config,
+    schedule_to_config,
+)
+from d2l_compat.training import LR_LOG_EVERY, EpochStats, History, fit  # noqa: F401
+
+FRAMEWORK = "pytorch"
+VERSIONS = {"torch": str(torch.__version__)}  # a plain str: checkpoints load weights_only
+SCHEDULE_UNITS = ("epoch", "update")
+
+
+def try_gpu(i: int = 0) -> torch.device:
+    """GPU ``i`` if it exists, else the CPU."""
+    if torch.cuda.device_count() > i:
+        return torch.device(f"cuda:{i}")
+    return torch.device("cpu")
+
+
+def load_data_fashion_mnist(batch_size: int, resize=None, seed: int = DEFAULT_SEED):
+    """Fashion-MNIST in memory as (train_iter, test_iter) of NCHW float32 / int64 tensors."""
+    def to_tensors(X, y):
+        return torch.from_numpy(X), torch.from_numpy(y).long()
+
+    return _data.load_data_fashion_mnist(batch_size, resize=resize, layout="NCHW",
+                                         convert=to_tensors, seed=seed)
+
+
+def init_cnn(module: nn.Module, generator: torch.Generator) -> None:
+    """Xavier-uniform weights and zero biases (the init used in every framework)."""
+    for layer in module.modules():
+        if isinstance(layer, (nn.Conv2d, nn.Linear)):
+            nn.init.xavier_uniform_(layer.weight, generator=generator)
+            nn.init.zeros_(layer.bias)
+
+
+def lenet(seed: int = DEFAULT_SEED) -> nn.Sequential:
+    """The chapter's modernised LeNet (ReLU, max-pooling), seeded Xavier init.
+
+    The seed drives a private ``torch.Generator``: torch's global RNG is left alone.
+    """
+    # Layer constructors draw a default init from the global RNG: fork it so that
+    # building the net leaves torch's global RNG state exactly as it was.
+    with torch.random.fork_rng(devices=[]):
+        net = nn.Sequential(
+            nn.Conv2d(1, 6, kernel_size=5, padding=2), nn.ReLU(),
+            nn.MaxPool2d(kernel_size=2, stride=2),
+            nn.Conv2d(6, 16, kernel_size=5), nn.ReLU(),
+            nn.MaxPool2d(kernel_size=2, stride=2),
+            nn.Flatten(),
+            nn.Linear(16 * 5 * 5, 120), nn.ReLU(),
+            nn.Linear(120, 84), nn.ReLU(),
+            nn.Linear(84, 10))
+    init_cnn(net, torch.Generator().manual_seed(seed))
+    return net
+
+
+def num_params(net: nn.Module) -> int:
+    """Number of scalar parameters of ``net``."""
+    return sum(p.numel() for p in net.parameters())
+
+
+class ScheduleLR(torch.optim.lr_scheduler.LRScheduler):
+    """A ``torch.optim.lr_scheduler`` driven by a d2l_compat schedule.
+
+    After ``k`` calls of ``step()`` every param group's lr is ``schedule(k)`` (so right
+    after construction it is ``schedule(0)``); call ``step()`` once per epoch or once per
+    update, after ``optimizer.step()`` as for any torch scheduler. The optimizer's own
+    lr is ignored: the schedule holds the absolute values.
+
+    ``last_epoch=k - 1`` starts at step ``k`` (lr ``schedule(k)``), also on a fresh
+    optimizer. ``state_dict()`` stores the schedule's config as plain types, so a run
+    saved with ``torch.save`` and restored with ``torch.load(..., weights_only=True)``
+    and ``load_state_dict`` resumes with the same lr sequence. Inside ``SequentialLR``
+    each piece restarts at its milestone, exactly as in ``join_schedules``.
+
+    Example (one update per step; the ``opt.step()`` is a no-op here)::
+
+        >>> p = torch.nn.Parameter(torch.zeros(1))
+        >>> opt = torch.optim.SGD([p], lr=1.0)
+        >>> sched = ScheduleLR(opt, MultiFactorScheduler([2], factor=0.5, base_lr=0.4))
+        >>> lrs = []
+        >>> for _ in range(4):
+        ...     lrs.append(opt.param_groups[0]["lr"]); opt.step(); sched.step()
+        >>> lrs
+        [0.4, 0.4, 0.2, 0.2]
+    """
+
+    def __init__(self, optimizer: torch.optim.Optimizer, schedule: Schedule,
+                 last_epoch: int = -1):
+        if not isinstance(schedule, Schedule):
+            raise TypeError(
+                f"schedule must be a d2l_compat.schedules.Schedule, got {schedule!r} "
+                "(for a plain function use torch.optim.lr_scheduler.LambdaLR)")
+        if not isinstance(last_epoch, int) or last_epoch < -1:
+            raise ValueError(f"last_epoch must be an int >= -1, got {last_epoch!r}")
+        self.schedule = schedule
+        for group in getattr(optimizer, "param_groups", []):
+            # torch needs initial_lr to resume (last_epoch >= 0); ours does not use it.
+            group.setdefault("initial_lr", group["lr"])
+        super().__init__(optimizer, last_epoch)
+
+    def get_lr(self) -> list[float]:
+        return [self.schedule(self.last_epoch)] * len(self.optimizer.param_groups)
+
+    # step(epoch) and SequentialLR's milestone jump use the closed form: the same formula.
+    _get_closed_form_lr = get_lr
+
+    def state_dict(self) -> dict:
+        """The scheduler's counters plus the schedule as ``schedule_to_config`` (plain types)."""
+        state = {k: v for k, v in self.__dict__.items() if k not in ("optimizer", "schedule")}
+        state["schedule"] = schedule_to_config(self.schedule)
+        return state
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        """Restore counters and schedule; the optimizer's lrs become the restored step's."""
+        state = dict(state_dict)
+        self.schedule = schedule_from_config(state.pop("schedule"))
+        self.__dict__.update(state)
+        if self.last_epoch >= 0:  # -1: a SequentialLR piece that has not started yet
+            values = self.get_lr()
+            for group, lr in zip(self.optimizer.param_groups, values):
+                group["lr"] = lr
+            self._last_lr = list(values)
+
+
+def evaluate_accuracy_gpu(net: nn.Module, data_iter, device=None) -> float:
+    """Accuracy of ``net`` on ``data_iter``."""
+    net.eval()
+    device = device or next(net.parameters()).device
+    correct = count = 0
+    with torch.no_grad():
+        for X, y in data_iter:
+            X, y = X.to(device), y.to(device)
+            correct += int((net(X).argmax(dim=1) == y).sum())
+            count += y.numel()
+    return correct / count
+
+
+def _bridge_scheduler(scheduler, optimizer, start_step: int):
+    """(torch scheduler or None, schedule config or None) for ``train``'s ``scheduler``."""
+    if scheduler is None:
+        return None, None
+    if isinstance(scheduler, Schedule):
+        return (ScheduleLR(optimizer, scheduler, last_epoch=start_step - 1),
+                schedule_to_config(scheduler))
+    if isinstance(scheduler, torch.optim.lr_scheduler.LRScheduler):
+        if scheduler.optimizer is not optimizer:
+            raise ValueError("scheduler steps another optimizer than the one training uses: "
+                             "pass its optimizer as optimizer=")
+        config = (schedule_to_config(scheduler.schedule)
+                  if isinstance(scheduler, ScheduleLR) else None)
+        return scheduler, config
+    raise TypeError(f"scheduler must be None, a d2l_compat schedule or a "
+                    f"torch.optim.lr_scheduler.LRScheduler, got {scheduler!r}")
+
+
+def train(net: nn.Module, train_iter, test_iter, num_epochs: int, lr: float,
+          scheduler=None, device=None, *, schedule_unit: str = "epoch", optimizer=None,
+          seed: int = DEFAULT_SEED, animator=True, verbose: bool = True,
+          history: History | None = None, start_epoch: int = 0) -> History:
+    """Train with minibatch SGD; epoch (or update) ``t`` uses ``scheduler(t)``.
+
+    ``scheduler`` is a d2l_compat schedule (wrapped in :class:`ScheduleLR`), a native
+    ``torch.optim.lr_scheduler`` (it trains with that scheduler's optimizer), or None for
+    a constant ``lr`` (``lr`` only builds the default ``torch.optim.SGD``; a given
+    ``optimizer`` keeps its own). ``schedule_unit`` says whether it steps once per ``"epoch"`` or per
+    ``"update"``. ``start_epoch`` with ``history`` continues a run: a d2l_compat schedule
+    starts at the step of ``start_epoch``; a native scheduler continues from its state.
+    """
+    if schedule_unit not in SCHEDULE_UNITS:
+        raise ValueError(f"schedule_unit must be 'epoch' or 'update', got {schedule_unit!r}")
+    device = device or try_gpu()
+    torch.manual_seed(seed)  # for any randomness inside the net (none in LeNet)
+    net.to(device)
+    if optimizer is None and isinstance(scheduler, torch.optim.lr_scheduler.LRScheduler):
+        optimizer = scheduler.optimizer  # a native scheduler comes with its optimizer
+    optimizer = optimizer or torch.optim.SGD(net.parameters(), lr=lr)
+    loss = nn.CrossEntropyLoss()
+    steps_per_epoch = len(train_iter)
+    start_step = start_epoch * (steps_per_epoch if schedule_unit == "update" else 1)
+    scheduler, schedule_config = _bridge_scheduler(scheduler, optimizer, start_step)
+    history = history or History(
+        framework=FRAMEWORK, device=str(device), seed=seed, schedule=schedule_config,
+        schedule_unit=schedule_unit if scheduler is not None else None,
+        data_source=getattr(train_iter, "source", None),
+        split_reconstructed=getattr(train_iter, "split_reconstructed", None),
+        versions=dict(VERSIONS))
+    per_update = scheduler is not None and schedule_unit == "update"
+
+    def train_epoch(epoch: int) -> EpochStats:
+        net.train()
+        loss_sum = torch.zeros((), device=device)
+        correct = torch.zeros((), device=device)
+        count, step_lrs = 0, []
+        for i, (X, y) in enumerate(_data.epoch_batches(train_iter, epoch)):
+            step = epoch * steps_per_epoch + i
+            if step % LR_LOG_EVERY == 0 or i == 0:
+                step_lrs.append((step, optimizer.param_groups[0]["lr"]))
+            X, y = X.to(device), y.to(device)
+            optimizer.zero_grad(set_to_none=True)
+            y_hat = net(X)
+            batch_loss = loss(y_hat, y)
+            batch_loss.backward()
+            optimizer.step()
+            if per_update:
+                scheduler.step()
+            with torch.no_grad():
+                loss_sum += batch_loss * y.numel()
+                correct += (y_hat.argmax(dim=1) == y).sum()
+            count += y.numel()
+        if scheduler is not None and not per_update:
+            scheduler.step()
+        first_lr = step_lrs[0][1]
+        return EpochStats(float(loss_sum), float(correct), count, first_lr,
+                          [p for p in step_lrs if p[0] % LR_LOG_EVERY == 0])
+
+    return fit(train_epoch, lambda: evaluate_accuracy_gpu(net, test_iter, device),
+               num_epochs, history, start_epoch=start_epoch, animator=animator,
+               verbose=verbose)
