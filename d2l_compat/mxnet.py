@@ -19,17 +19,8 @@ from mxnet import autograd, gluon  # noqa: E402
 from mxnet.gluon import nn  # noqa: E402
 
 from d2l_compat import data as _data  # noqa: E402
-from d2l_compat.data import get_fashion_mnist_labels, load_fashion_mnist  # noqa: E402,F401
-from d2l_compat.lr_finder import (  # noqa: E402,F401
-    LRFinderResult, LRRangeTest, lr_sweep, smooth_losses)
-from d2l_compat.plotting import Animator, plot, set_figsize, show_images  # noqa: E402,F401
-from d2l_compat.results import compare_with_d2l, record_run  # noqa: E402,F401
-from d2l_compat.runmode import DEFAULT_SEED, Accumulator, Timer, run_mode  # noqa: E402,F401
-from d2l_compat.schedules import (  # noqa: E402,F401
-    Constant, CosineScheduler, FactorScheduler, MultiFactorScheduler, PolyScheduler,
-    Schedule, SquareRootScheduler, WarmupCosineDecay, join_schedules, plot_schedules,
-    schedule_from_config, schedule_to_config)
-from d2l_compat.training import LR_LOG_EVERY, EpochStats, History, fit  # noqa: E402
+from d2l_compat.common import *  # noqa: E402,F401,F403  (the shared D2L names)
+from d2l_compat.common import DEFAULT_SEED, LR_LOG_EVERY, EpochStats, History, fit  # noqa: E402
 
 FRAMEWORK = "mxnet"
 VERSIONS = {"mxnet": mx.__version__}

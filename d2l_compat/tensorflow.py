@@ -32,35 +32,8 @@ import numpy as np
 import tensorflow as tf
 
 from d2l_compat import data as _data
-from d2l_compat.data import get_fashion_mnist_labels, load_fashion_mnist  # noqa: F401
-from d2l_compat.lr_finder import (  # noqa: F401
-    LRFinderResult,
-    LRRangeTest,
-    lr_sweep,
-    run_range_test,
-    smooth_losses,
-    suggest_minimum_div_10,
-    suggest_steepest,
-    suggest_valley,
-)
-from d2l_compat.plotting import Animator, plot, set_figsize, show_images  # noqa: F401
-from d2l_compat.results import compare_with_d2l, record_run  # noqa: F401
-from d2l_compat.runmode import DEFAULT_SEED, Accumulator, Timer, run_mode  # noqa: F401
-from d2l_compat.schedules import (  # noqa: F401
-    Constant,
-    CosineScheduler,
-    FactorScheduler,
-    MultiFactorScheduler,
-    PolyScheduler,
-    Schedule,
-    SquareRootScheduler,
-    WarmupCosineDecay,
-    join_schedules,
-    plot_schedules,
-    schedule_from_config,
-    schedule_to_config,
-)
-from d2l_compat.training import LR_LOG_EVERY, EpochStats, History, fit  # noqa: F401
+from d2l_compat.common import *  # noqa: F401,F403  (the shared D2L names)
+from d2l_compat.common import DEFAULT_SEED, LR_LOG_EVERY, EpochStats, History, fit
 
 FRAMEWORK = "tensorflow"
 VERSIONS = {"tensorflow": tf.__version__, "keras": keras.__version__}

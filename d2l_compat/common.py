@@ -1,0 +1,31 @@
+"""The framework-free names every framework room re-exports.
+
+``from d2l_compat import torch as d2l`` (or any other room) then offers D2L's helpers,
+the schedules and the LR-finder core under one name, the way D2L's ``d2l`` module does.
+"""
+
+from d2l_compat.data import get_fashion_mnist_labels, load_fashion_mnist
+from d2l_compat.lr_finder import (LRFinderResult, LRRangeTest, lr_sweep, run_range_test,
+                                  smooth_losses, suggest_minimum_div_10, suggest_steepest,
+                                  suggest_valley)
+from d2l_compat.plotting import Animator, plot, set_figsize, show_images
+from d2l_compat.results import compare_with_d2l, record_run
+from d2l_compat.runmode import DEFAULT_SEED, Accumulator, Timer, run_mode
+from d2l_compat.schedules import (Constant, CosineScheduler, FactorScheduler,
+                                  MultiFactorScheduler, PolyScheduler, Schedule,
+                                  SquareRootScheduler, WarmupCosineDecay, join_schedules,
+                                  plot_schedules, schedule_from_config, schedule_to_config)
+from d2l_compat.training import LR_LOG_EVERY, EpochStats, History, fit
+
+__all__ = [
+    "get_fashion_mnist_labels", "load_fashion_mnist",
+    "LRFinderResult", "LRRangeTest", "lr_sweep", "run_range_test", "smooth_losses",
+    "suggest_minimum_div_10", "suggest_steepest", "suggest_valley",
+    "Animator", "plot", "set_figsize", "show_images",
+    "compare_with_d2l", "record_run",
+    "DEFAULT_SEED", "Accumulator", "Timer", "run_mode",
+    "Constant", "CosineScheduler", "FactorScheduler", "MultiFactorScheduler",
+    "PolyScheduler", "Schedule", "SquareRootScheduler", "WarmupCosineDecay",
+    "join_schedules", "plot_schedules", "schedule_from_config", "schedule_to_config",
+    "LR_LOG_EVERY", "EpochStats", "History", "fit",
+]
