@@ -15,6 +15,13 @@ incrementing it and stores that value in ``hyperparams``. So after ``k >= 1`` up
 state holds the lr *applied by the last update*, ``schedule(k - 1)``; right after
 ``init`` it holds ``schedule(0)``, the lr of the first update. :func:`train` records the
 lr returned by the compiled step after each update: exactly the lr that update applied.
+
+Two ways to schedule per update (the chapter "Warmup, Hold and Cosine Decay"): a schedule
+owned by the optimizer (``train(..., scheduler=s, schedule_unit="update")``: an optax
+schedule of the state's count), or a per-batch hook (``train(..., lr_hook=s)``) that sets a
+number-valued ``hyperparams['learning_rate']`` before every update (:func:`set_lr`).
+:func:`find_lr` runs the learning-rate range test of :mod:`d2l_compat.lr_finder` with the
+same SGD and compiled step.
 """
 
 from __future__ import annotations
@@ -33,6 +40,9 @@ from jax import lax
 
 from d2l_compat import data as _data
 from d2l_compat.data import get_fashion_mnist_labels, load_fashion_mnist  # noqa: F401
+from d2l_compat.lr_finder import (  # noqa: F401
+    LRFinderResult, LRRangeTest, lr_sweep, run_range_test, smooth_losses,
+    suggest_minimum_div_10, suggest_steepest, suggest_valley)
 from d2l_compat.plotting import Animator, plot, set_figsize, show_images  # noqa: F401
 from d2l_compat.results import compare_with_d2l, record_run  # noqa: F401
 from d2l_compat.runmode import DEFAULT_SEED, Accumulator, Timer, run_mode  # noqa: F401
@@ -251,7 +261,8 @@ def lenet(seed: int = DEFAULT_SEED) -> Model:
 
 
 # ------------------------------------------------------------------- schedule adapter
-def optax_schedule(schedule, steps_per_epoch: int | None = None):
+def optax_schedule(schedule, steps_per_epoch: int | None = None,
+                   num_steps: int | None = None):
     """An optax schedule (a jit-safe function of the update count) for ``schedule``.
 
     ``steps_per_epoch=None``: update ``u`` uses ``schedule(u)``. Otherwise the schedule is
@@ -260,6 +271,13 @@ def optax_schedule(schedule, steps_per_epoch: int | None = None):
     (``schedule.evaluate(t, xp=jax.numpy)``), traced into the compiled step; the result is
     float32 like the parameters. Pass it to ``optax.inject_hyperparams(optax.sgd)`` as
     ``learning_rate`` to read the applied lr back from the optimizer state.
+
+    JAX computes in float32 (64-bit mode is off by default), so the traced formula can
+    differ from ``np.float32(schedule(t))`` -- numpy's float64 value, rounded -- in the
+    last bits. ``num_steps=n`` makes the first ``n`` values exactly those: they are
+    computed once with numpy and looked up in a constant table inside the compiled step
+    (the formula still serves ``t >= n``), so a per-batch hook that sets
+    ``float(schedule(t))`` and this schedule give bit-identical rates.
     """
     if not isinstance(schedule, Schedule):
         raise ValueError(f"schedule must be a d2l_compat schedule, got {schedule!r}")
@@ -268,21 +286,39 @@ def optax_schedule(schedule, steps_per_epoch: int | None = None):
             or steps_per_epoch <= 0):
         raise ValueError(f"steps_per_epoch must be a positive int or None, "
                          f"got {steps_per_epoch!r}")
+    if num_steps is not None and (isinstance(num_steps, bool) or not isinstance(num_steps, int)
+                                  or num_steps <= 0):
+        raise ValueError(f"num_steps must be a positive int or None, got {num_steps!r}")
+    table = None if num_steps is None else np.asarray(schedule(np.arange(num_steps)),
+                                                      np.float32)
 
     def lr_fn(count):
         t = jnp.asarray(count)
         if steps_per_epoch is not None:
             t = t // steps_per_epoch
-        return jnp.asarray(schedule.evaluate(t.astype(jnp.float32), xp=jnp), jnp.float32)
+        lr = jnp.asarray(schedule.evaluate(t.astype(jnp.float32), xp=jnp), jnp.float32)
+        if table is not None:
+            lr = jnp.where(t < num_steps, jnp.asarray(table)[jnp.clip(t, 0, num_steps - 1)],
+                           lr)
+        return lr
 
-    lr_fn.schedule, lr_fn.steps_per_epoch = schedule, steps_per_epoch
+    lr_fn.schedule, lr_fn.steps_per_epoch, lr_fn.num_steps = schedule, steps_per_epoch, num_steps
     return lr_fn
 
 
-def sgd(learning_rate):
-    """``optax.inject_hyperparams(optax.sgd)``: plain SGD whose lr (a number or an optax
-    schedule) can be read and set through ``opt_state.hyperparams['learning_rate']``."""
-    return optax.inject_hyperparams(optax.sgd)(learning_rate=learning_rate)
+def sgd(learning_rate, momentum: float = 0.0):
+    """``optax.inject_hyperparams(optax.sgd)``: SGD whose lr (a number or an optax
+    schedule) can be read and set through ``opt_state.hyperparams['learning_rate']``.
+
+    ``momentum > 0`` is optax's heavy ball (``optax.trace``): ``v <- momentum * v + g``,
+    ``w <- w - lr * v`` (PyTorch's form: the lr multiplies the whole velocity); it is then
+    a hyperparameter too. ``momentum=0`` is plain SGD, with no momentum buffer.
+    """
+    if isinstance(momentum, bool) or not isinstance(momentum, (int, float)) \
+            or not 0.0 <= momentum < 1.0:
+        raise ValueError(f"momentum must be a number in [0, 1), got {momentum!r}")
+    return optax.inject_hyperparams(optax.sgd)(learning_rate=learning_rate,
+                                               momentum=float(momentum) or None)
 
 
 def _hyperparams_state(opt_state):
@@ -306,6 +342,34 @@ def current_lr(opt_state):
                          "the optimizer with optax.inject_hyperparams (e.g. d2l.sgd(lr)) "
                          "so the lr can be read back")
     return state.hyperparams["learning_rate"]
+
+
+def _lr_is_scheduled(opt_state) -> bool:
+    """Whether ``inject_hyperparams`` recomputes the lr from a schedule at every update."""
+    state = _hyperparams_state(opt_state)
+    return "learning_rate" in getattr(state, "hyperparams_states", {})
+
+
+def set_lr(opt_state, lr):
+    """Set ``opt_state.hyperparams['learning_rate']`` to ``lr`` (float32); returns the state.
+
+    The state is changed in place, as in ``opt_state.hyperparams['learning_rate'] = lr``;
+    the next ``update`` applies ``lr`` and keeps it. That needs a number-valued lr: when
+    it is a schedule, ``inject_hyperparams`` recomputes it at every update and would
+    overwrite the value, so this raises a ``ValueError`` instead.
+    """
+    state = _hyperparams_state(opt_state)
+    if state is None:
+        current_lr(opt_state)  # raises the explanation
+    if _lr_is_scheduled(opt_state):
+        raise ValueError("the optimizer's learning_rate is a schedule: optax recomputes it "
+                         "at every update and would overwrite a value set by hand; build "
+                         "the optimizer with a number (e.g. d2l.sgd(0.1)) to set the lr")
+    old, new = state.hyperparams["learning_rate"], jnp.asarray(lr, jnp.float32)
+    if getattr(old, "committed", False):  # keep it where the state lives
+        new = jax.device_put(new, old.sharding)
+    state.hyperparams["learning_rate"] = new
+    return opt_state
 
 
 def _with_count(opt_state, count: int):
@@ -339,14 +403,25 @@ def evaluate_accuracy_gpu(net: Model, data_iter, device=None) -> float:
     return int(correct) / count
 
 
-@functools.lru_cache(maxsize=32)
-def _sgd_for(kind: str, spec, per_epoch: int | None):
+def _table_size(num_updates: int) -> int:
+    """Updates tabulated for a per-update schedule: a power of two >= 4096."""
+    return max(4096, 1 << (max(num_updates, 1) - 1).bit_length())
+
+
+def _sgd_for(kind: str, spec, per_epoch: int | None, momentum: float = 0.0,
+             num_steps: int | None = None):
     """The SGD optimizer of a run; cached, so equal runs share one compiled step."""
+    return _cached_sgd(kind, spec, per_epoch, float(momentum), num_steps)
+
+
+@functools.lru_cache(maxsize=32)
+def _cached_sgd(kind, spec, per_epoch, momentum, num_steps):
     if kind == "constant":  # the lr lives in the state: one optimizer serves every value
-        return sgd(0.0)
+        return sgd(0.0, momentum)
     if kind == "schedule":
-        return sgd(optax_schedule(spec, per_epoch))
-    return sgd(spec if per_epoch is None else lambda count: spec(count // per_epoch))
+        return sgd(optax_schedule(spec, per_epoch, num_steps), momentum)
+    return sgd(spec if per_epoch is None else lambda count: spec(count // per_epoch),
+               momentum)
 
 
 @functools.lru_cache(maxsize=32)
@@ -372,7 +447,8 @@ def _make_train_step(module: nn.Module, optimizer):
 def train(net: Model, train_iter, test_iter, num_epochs: int, lr: float,
           scheduler=None, device=None, *, schedule_unit: str = "epoch", optimizer=None,
           seed: int = DEFAULT_SEED, animator=True, verbose: bool = True,
-          history: History | None = None, start_epoch: int = 0) -> History:
+          history: History | None = None, start_epoch: int = 0, momentum: float = 0.0,
+          lr_hook=None) -> History:
     """Train with minibatch SGD; epoch (or update) ``t`` uses ``scheduler(t)``.
 
     ``scheduler`` is a d2l_compat schedule (applied through :func:`optax_schedule`), an
@@ -386,24 +462,49 @@ def train(net: Model, train_iter, test_iter, num_epochs: int, lr: float,
     updates. ``net.params`` and ``net.opt_state`` hold the result. ``seed`` is recorded in
     the history: JAX has no global random state, and nothing in this training is random
     except the data order, which the loader's own seed fixes.
+
+    A d2l_compat schedule stepped per update is tabulated over (at least) the run's
+    updates (``optax_schedule(..., num_steps=n)``, ``n >= num_epochs * len(train_iter)``
+    rounded up to a power of two, at least 4096, so runs of different lengths share one
+    compiled step), so the optimizer applies exactly ``np.float32(scheduler(u))``, the
+    value a hook sets.
+
+    ``momentum`` builds the default optimizer as ``d2l.sgd(lr, momentum)`` (optax's
+    heavy ball, see :func:`sgd`). ``lr_hook`` is the other way to schedule per update: a
+    callable ``step -> lr`` (e.g. a d2l_compat schedule) that the loop calls before every
+    update ``step`` (counted over the whole run, so it continues after ``start_epoch``),
+    setting the result with :func:`set_lr`, i.e. ``opt_state.hyperparams['learning_rate']``.
+    It excludes ``scheduler``, and a given ``optimizer`` must hold a number-valued lr. The
+    History then records ``schedule_unit="update"`` and, for a d2l_compat schedule, its
+    config.
     """
     if schedule_unit not in SCHEDULE_UNITS:
         raise ValueError(f"schedule_unit must be 'epoch' or 'update', got {schedule_unit!r}")
     if optimizer is not None and scheduler is not None:
         raise ValueError("pass either optimizer (with its schedule inside) or scheduler, "
                          "not both: optax schedules are part of the optimizer")
+    if lr_hook is not None:
+        if not callable(lr_hook):
+            raise ValueError(f"lr_hook must be callable (step -> lr), got {lr_hook!r}")
+        if scheduler is not None:
+            raise ValueError("pass either lr_hook or scheduler, not both: optax would "
+                             "overwrite the hook's lr with the schedule's at every update")
+    if optimizer is not None and momentum:
+        raise ValueError("momentum only configures the optimizer train builds; build the "
+                         "given optimizer with it instead (e.g. d2l.sgd(lr, momentum))")
     device = device or try_gpu()
     steps_per_epoch = len(train_iter)
     per_epoch = steps_per_epoch if schedule_unit == "epoch" else None
     schedule_config, constant_lr = None, None
     if optimizer is None:
         if scheduler is None:
-            optimizer, constant_lr = _sgd_for("constant", None, None), lr
+            optimizer, constant_lr = _sgd_for("constant", None, None, momentum), lr
         elif _is_core_schedule(scheduler):
             schedule_config = schedule_to_config(scheduler)
-            optimizer = _sgd_for("schedule", scheduler, per_epoch)
+            optimizer = _sgd_for("schedule", scheduler, per_epoch, momentum,
+                                 None if per_epoch else _table_size(num_epochs * steps_per_epoch))
         elif callable(scheduler):  # a native optax schedule of t
-            optimizer = _sgd_for("native", scheduler, per_epoch)
+            optimizer = _sgd_for("native", scheduler, per_epoch, momentum)
         else:
             raise ValueError(f"scheduler must be a d2l_compat schedule, an optax schedule "
                              f"or None, got {scheduler!r}")
@@ -411,6 +512,13 @@ def train(net: Model, train_iter, test_iter, num_epochs: int, lr: float,
     params = jax.device_put(net.params, device)
     opt_state = optimizer.init(params)
     current_lr(opt_state)  # fail early if the lr cannot be read back
+    if lr_hook is not None:
+        if _lr_is_scheduled(opt_state):
+            raise ValueError("lr_hook needs an optimizer whose learning_rate is a number: "
+                             "this one's is a schedule, which optax re-evaluates at every "
+                             "update, overwriting the hook's value")
+        constant_lr = None  # the hook sets the lr of every update
+        schedule_config = schedule_to_config(lr_hook) if _is_core_schedule(lr_hook) else None
     if constant_lr is not None:
         _hyperparams_state(opt_state).hyperparams["learning_rate"] = jnp.asarray(
             constant_lr, jnp.float32)
@@ -436,13 +544,15 @@ def train(net: Model, train_iter, test_iter, num_epochs: int, lr: float,
         opt_state = jax.device_put(opt_state, device)
     # The compiled step donates (reuses) the buffers of its state: it works on a copy, and
     # the net gets a copy at every epoch end, so net.params stay valid if training stops.
-    state = [_copy((params, opt_state))]
+    # Every leaf committed to the device, so each batch shape compiles once.
+    state = [jax.device_put(_copy((params, opt_state)), device)]
     step_fn = _make_train_step(net._static, optimizer)
 
     history = history or History(
         framework=FRAMEWORK, device=_device_name(device), seed=seed,
         schedule=schedule_config,
-        schedule_unit=schedule_unit if scheduler is not None else None,
+        schedule_unit=("update" if lr_hook is not None
+                       else schedule_unit if scheduler is not None else None),
         data_source=getattr(train_iter, "source", None),
         split_reconstructed=getattr(train_iter, "split_reconstructed", None),
         versions=dict(VERSIONS))
@@ -452,6 +562,8 @@ def train(net: Model, train_iter, test_iter, num_epochs: int, lr: float,
         count, sampled = 0, []
         for i, (X, y) in enumerate(_data.epoch_batches(train_iter, epoch)):
             step = epoch * steps_per_epoch + i
+            if lr_hook is not None:  # before the update, through the optimizer state
+                set_lr(state[0][1], float(lr_hook(step)))
             state[0], metrics, lr_applied = step_fn(state[0], metrics, X, y)
             if step % LR_LOG_EVERY == 0 or i == 0:
                 sampled.append((step, lr_applied))  # a device scalar: no sync here
@@ -469,10 +581,62 @@ def train(net: Model, train_iter, test_iter, num_epochs: int, lr: float,
                verbose=verbose)
 
 
+# -------------------------------------------------------------------------- LR finder
+def _cycle_batches(train_iter):
+    """Minibatches of epochs 0, 1, 2, ... of ``train_iter``, without end."""
+    if len(train_iter) == 0:
+        raise ValueError("train_iter has no minibatches")
+    epoch = 0
+    while True:
+        yield from _data.epoch_batches(train_iter, epoch)
+        epoch += 1
+
+
+def find_lr(net: Model, train_iter, start_lr: float = 1e-7, end_lr: float = 10.0,
+            num_steps: int = 100, mode: str = "exponential", beta: float = 0.9,
+            diverge_factor: float = 4.0, seed: int = DEFAULT_SEED) -> LRFinderResult:
+    """Learning-rate range test of ``net`` with optax SGD; the net is left unchanged.
+
+    Update ``i`` trains one minibatch (cycling the epochs of ``train_iter``, as
+    :func:`train` sees them) at lr ``lr_sweep(start_lr, end_lr, num_steps, mode)[i]``,
+    set with :func:`set_lr` (``opt_state.hyperparams['learning_rate']``) before the
+    update and read back from the optimizer state after it; the loss recorded is the
+    minibatch's mean softmax cross-entropy. It runs in the compiled step of
+    :func:`train`. The sweep stops early when the smoothed loss exceeds
+    ``diverge_factor`` x its minimum or a loss is not finite (see
+    :class:`d2l_compat.lr_finder.LRRangeTest`).
+
+    JAX is functional: the sweep trains a copy of ``net.params`` with its own plain-SGD
+    state, so ``net.params`` and ``net.opt_state`` (a previous training's optimizer state)
+    are never replaced, and the net comes back exactly as it was. ``seed`` is accepted
+    for the parallel signature of the four rooms (nothing here is random; the data order
+    is the loader's).
+    """
+    sweep = LRRangeTest(start_lr=start_lr, end_lr=end_lr, num_steps=num_steps, mode=mode,
+                        beta=beta, diverge_factor=diverge_factor)
+    batches = _cycle_batches(train_iter)
+    optimizer = _sgd_for("constant", None, None)  # the same compiled step as train's
+    step_fn = _make_train_step(net._static, optimizer)
+    device = try_gpu()
+    params = _copy(net.params)  # the step donates its input buffers: never the net's own
+    state = jax.device_put((params, optimizer.init(params)), device)
+    for _, lr in sweep:
+        X, y = next(batches)
+        set_lr(state[1], lr)
+        metrics = jax.device_put(jnp.zeros(2, jnp.float32), device)
+        state, metrics, lr_applied = step_fn(state, metrics, X, y)
+        loss = float(metrics[0]) / int(y.shape[0])
+        if not sweep.record(loss, lr=float(lr_applied)):
+            break
+    return sweep.result()
+
+
 __all__ = [
     "FRAMEWORK", "VERSIONS", "try_gpu", "load_data_fashion_mnist", "lenet", "lenet_module",
     "Model", "num_params", "ReLU", "MaxPool2D", "Flatten", "conv_as_matmul",
-    "optax_schedule", "sgd", "current_lr", "evaluate_accuracy_gpu", "train",
+    "optax_schedule", "sgd", "current_lr", "set_lr", "evaluate_accuracy_gpu", "train",
+    "find_lr", "LRFinderResult", "LRRangeTest", "lr_sweep", "run_range_test",
+    "smooth_losses", "suggest_steepest", "suggest_minimum_div_10", "suggest_valley",
     "Animator", "plot", "set_figsize", "show_images", "Accumulator", "Timer", "run_mode",
     "record_run", "compare_with_d2l", "load_fashion_mnist", "get_fashion_mnist_labels",
     "Constant", "SquareRootScheduler", "FactorScheduler", "MultiFactorScheduler",

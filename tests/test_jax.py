@@ -309,3 +309,211 @@ def test_conv_as_matmul_equals_lax_convolution(shapes):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5 * float(jnp.abs(b).max()))
     strided = nn.Conv(4, (3, 3), strides=2, conv_general_dilated=d2l.conv_as_matmul)
     assert strided.apply(strided.init(jax.random.PRNGKey(0), x), x).shape[1] == -(-x_shape[1] // 2)
+
+
+# ------------------------------------------- issue 5: two styles, momentum, resuming
+def warmup_cosine(steps_per_epoch, epochs=2):
+    return d2l.WarmupCosineDecay(epochs * steps_per_epoch, warmup_steps=3, hold=2,
+                                 start_lr=0.0, target_lr=0.2, final_lr=0.001)
+
+
+def test_optax_schedule_num_steps_tabulates_the_exact_float32_values():
+    s = d2l.WarmupCosineDecay(470, warmup_steps=24, hold=47, target_lr=0.2)
+    t = np.arange(600)
+    formula = jax.jit(d2l.optax_schedule(s))(jnp.asarray(t))
+    exact = jax.jit(d2l.optax_schedule(s, num_steps=470))(jnp.asarray(t))
+    assert not np.array_equal(np.asarray(formula)[:470], np.float32(s(t[:470])))  # float32 math
+    np.testing.assert_array_equal(np.asarray(exact)[:470], np.float32(s(t[:470])))
+    np.testing.assert_array_equal(np.asarray(exact)[470:], np.asarray(formula)[470:])
+    per_epoch = jax.jit(d2l.optax_schedule(s, steps_per_epoch=3, num_steps=100))
+    np.testing.assert_array_equal(per_epoch(jnp.arange(300)), np.float32(s(np.arange(300) // 3)))
+    with pytest.raises(ValueError, match="num_steps"):
+        d2l.optax_schedule(s, num_steps=0)
+
+
+def test_lr_hook_and_optimizer_schedule_give_identical_runs(data):
+    train_iter, test_iter = data
+    s = warmup_cosine(len(train_iter))
+    hook_net, owned_net = d2l.lenet(), d2l.lenet()
+    hook = d2l.train(hook_net, train_iter, test_iter, 2, 0.2, lr_hook=s, **QUIET)
+    owned = d2l.train(owned_net, train_iter, test_iter, 2, 0.2, scheduler=s,
+                      schedule_unit="update", **QUIET)
+    assert hook.schedule_unit == owned.schedule_unit == "update"
+    assert hook.schedule == owned.schedule == schedule_to_config(s)
+    assert hook.step_lrs == owned.step_lrs and hook.lr == owned.lr
+    np.testing.assert_array_equal([lr for _, lr in hook.step_lrs],
+                                  np.float32(s(np.array([u for u, _ in hook.step_lrs]))))
+    assert hook.lr[0] == 0.0
+    # same lrs, same batches, same init: the same training, bit for bit
+    assert metrics_without_timings(hook) == metrics_without_timings(owned)
+    assert_same_params(hook_net.params, owned_net.params)
+    # the hook leaves a number-valued lr in the state; the owned schedule keeps a count
+    assert float(d2l.current_lr(hook_net.opt_state)) == np.float32(s(2 * len(train_iter) - 1))
+    assert int(owned_net.opt_state.count) == 2 * len(train_iter)
+
+
+def test_lr_hook_sets_every_update_through_the_optimizer_state(data, monkeypatch):
+    train_iter, test_iter = data
+    applied = []
+    original = d2l.set_lr
+
+    def spy(opt_state, lr):  # what the loop sets, before each update
+        applied.append(lr)
+        return original(opt_state, lr)
+
+    monkeypatch.setattr(d2l, "set_lr", spy)
+    net = d2l.lenet()
+    history = d2l.train(net, train_iter, test_iter, 1, 0.5, lr_hook=lambda u: 0.01 * (u + 1),
+                        **QUIET)
+    steps = len(train_iter)
+    assert applied == pytest.approx([0.01 * (u + 1) for u in range(steps)], rel=1e-12)
+    np.testing.assert_allclose([lr for _, lr in history.step_lrs],
+                               [0.01 * (u + 1) for u, _ in history.step_lrs], rtol=1e-6)
+    assert float(d2l.current_lr(net.opt_state)) == pytest.approx(0.01 * steps, rel=1e-6)
+    assert history.schedule is None and history.schedule_unit == "update"
+
+
+def test_lr_hook_set_lr_and_momentum_validation(data):
+    train_iter, test_iter = data
+    s = d2l.Constant(0.1)
+    with pytest.raises(ValueError, match="lr_hook or scheduler"):
+        d2l.train(d2l.lenet(), train_iter, test_iter, 1, 0.1, s, lr_hook=s, **QUIET)
+    with pytest.raises(ValueError, match="lr_hook must be callable"):
+        d2l.train(d2l.lenet(), train_iter, test_iter, 1, 0.1, lr_hook=0.1, **QUIET)
+    with pytest.raises(ValueError, match="number"):
+        d2l.train(d2l.lenet(), train_iter, test_iter, 1, 0.1, lr_hook=s, **QUIET,
+                  optimizer=d2l.sgd(d2l.optax_schedule(s)))
+    with pytest.raises(ValueError, match="momentum"):
+        d2l.train(d2l.lenet(), train_iter, test_iter, 1, 0.1, optimizer=d2l.sgd(0.1),
+                  momentum=0.9, **QUIET)
+    with pytest.raises(ValueError, match="momentum"):
+        d2l.sgd(0.1, momentum=1.0)
+    params = {"w": jnp.zeros(2)}
+    scheduled = d2l.sgd(d2l.optax_schedule(s)).init(params)
+    with pytest.raises(ValueError, match="schedule"):
+        d2l.set_lr(scheduled, 0.5)
+    plain = d2l.set_lr(d2l.sgd(0.1).init(params), 0.5)
+    assert float(d2l.current_lr(plain)) == 0.5
+    _, plain = jax.jit(d2l.sgd(0.1).update)(params, plain, params)
+    assert float(d2l.current_lr(plain)) == 0.5  # a number-valued lr is kept by the update
+
+
+def test_momentum_is_optax_heavy_ball_sgd():
+    # v <- 0.9 v + g; w <- w - lr v: two steps with gradient 1 at lr 0.1
+    w = {"w": jnp.zeros(())}
+    opt = d2l.sgd(0.1, momentum=0.9)
+    state = opt.init(w)
+    for _ in range(2):
+        u, state = opt.update({"w": jnp.ones(())}, state, w)
+        w = optax.apply_updates(w, u)
+    assert float(w["w"]) == pytest.approx(-0.1 * (1 + 1.9), rel=1e-6)
+    assert float(state.hyperparams["momentum"]) == pytest.approx(0.9)
+    assert "momentum" not in d2l.sgd(0.1).init(w).hyperparams  # plain SGD: no buffer
+
+
+def test_checkpoint_resumes_a_per_update_warmup_cosine_mid_schedule(data, tmp_path):
+    """2 epochs, to_bytes to a file, from_bytes into a new net, 2 more == 4 uninterrupted."""
+    import json
+
+    train_iter, test_iter = data
+    steps = len(train_iter)
+    s = d2l.WarmupCosineDecay(4 * steps, warmup_steps=steps, hold=2, start_lr=0.0,
+                              target_lr=0.2, final_lr=0.0)
+    kwargs = dict(scheduler=s, schedule_unit="update", momentum=0.9, **QUIET)
+    whole_net = d2l.lenet()
+    whole = d2l.train(whole_net, train_iter, test_iter, 4, 0.2, **kwargs)
+
+    net = d2l.lenet()
+    part = d2l.train(net, train_iter, test_iter, 2, 0.2, **kwargs)
+    (tmp_path / "state.msgpack").write_bytes(net.to_bytes())  # params + opt_state (+count)
+    (tmp_path / "history.json").write_text(json.dumps(part.to_dict()))
+    del net
+
+    restored = d2l.lenet(seed=7).from_bytes((tmp_path / "state.msgpack").read_bytes())
+    history = d2l.History.from_dict(json.loads((tmp_path / "history.json").read_text()))
+    resumed = d2l.train(restored, train_iter, test_iter, 4, 0.2, history=history,
+                        start_epoch=2, **kwargs)
+    assert resumed.step_lrs == whole.step_lrs and resumed.lr == whole.lr
+    assert resumed.schedule == whole.schedule == schedule_to_config(s)
+    np.testing.assert_array_equal([lr for _, lr in resumed.step_lrs],
+                                  np.float32(s(np.array([u for u, _ in resumed.step_lrs]))))
+    assert metrics_without_timings(resumed) == metrics_without_timings(whole)
+    assert_same_params(restored.params, whole_net.params)
+    assert_same_params(restored.opt_state, whole_net.opt_state)  # momentum buffers, count
+    assert int(restored.opt_state.count) == 4 * steps
+    # momentum=0.9 built optax's heavy-ball SGD, whose buffers the checkpoint carried
+    assert float(restored.opt_state.hyperparams["momentum"]) == pytest.approx(0.9)
+    assert jax.tree_util.tree_leaves(restored.opt_state.inner_state)
+
+
+# ---------------------------------------------------------------- issue 6: find_lr
+def test_find_lr_sweeps_reads_back_and_restores_the_net(data, capsys):
+    import json
+    import time
+
+    from d2l_compat.lr_finder import DEFAULT_RULE, STOP_REASONS, lr_sweep
+
+    train_iter = data[0]
+    net = d2l.lenet()
+    net.opt_state = d2l.sgd(0.1, momentum=0.9).init(net.params)  # as if trained before
+    params, opt_state = net.params, net.opt_state
+    before = jax.tree_util.tree_map(np.array, (params, opt_state))
+    start = time.perf_counter()
+    result = d2l.find_lr(net, train_iter)  # 100 steps, 1e-7 .. 10
+    seconds = time.perf_counter() - start
+    with capsys.disabled():
+        print(f"\n[jax] find_lr: {len(result.lrs)} steps on smoke data in {seconds:.1f} s "
+              f"({result.stop_reason}, suggestion {result.suggestion:.3g})")
+    assert net.params is params and net.opt_state is opt_state
+    assert_same_params(net.params, before[0])  # still valid buffers, same values
+    assert_same_params(net.opt_state, before[1])
+    assert result.stop_reason in STOP_REASONS
+    # from LeNet's init on the smoke data the whole sweep runs (the loss only starts to
+    # explode at the last few rates, which the smoothing lags behind)
+    assert result.stop_reason == "completed" and len(result.lrs) == len(result.losses) == 100
+    planned = lr_sweep(1e-7, 10.0, 100)[:len(result.lrs)]
+    np.testing.assert_allclose(result.lrs, planned, rtol=1e-6)  # read back, float32
+    np.testing.assert_array_equal(result.lrs, np.float32(planned))
+    assert np.all(np.isfinite(result.losses))
+    assert set(result.suggestions) == {"steepest", "minimum_div_10", "valley"}
+    for name, lr in result.suggestions.items():
+        assert lr is not None and math.isfinite(lr) and 1e-7 <= lr <= 10.0, name
+    assert result.suggestion == result.suggestions[DEFAULT_RULE]
+    assert result.config["num_steps"] == 100 and result.config["beta"] == 0.9
+    json.dumps(result.to_dict())
+
+
+def test_find_lr_cycles_the_data_is_repeatable_and_stops_on_explosion(data):
+    train_iter = data[0]
+    kwargs = dict(start_lr=1e-4, end_lr=1e-1, num_steps=2 * len(train_iter) + 3,
+                  diverge_factor=None)
+    first = d2l.find_lr(d2l.lenet(), train_iter, **kwargs)
+    second = d2l.find_lr(d2l.lenet(), train_iter, **kwargs)
+    assert first.stop_reason == "completed" and len(first.lrs) == kwargs["num_steps"]
+    np.testing.assert_array_equal(first.losses, second.losses)
+    assert first.losses[0] == pytest.approx(math.log(10), rel=0.05)  # untrained net
+    linear = d2l.find_lr(d2l.lenet(), train_iter, start_lr=0.01, end_lr=0.1, num_steps=6,
+                         mode="linear")
+    np.testing.assert_allclose(linear.lrs, np.linspace(0.01, 0.1, 6), rtol=1e-6)
+    exploded = d2l.find_lr(d2l.lenet(), train_iter, start_lr=1.0, end_lr=1e4, num_steps=40)
+    assert exploded.stop_reason in ("diverged", "nan") and exploded.stopped_early
+    assert len(exploded.lrs) < 40
+    with pytest.raises(ValueError, match="num_steps"):
+        d2l.find_lr(d2l.lenet(), train_iter, num_steps=1)
+
+
+def test_find_lr_then_train_is_the_same_as_train(data):
+    train_iter, test_iter = data
+    reference = d2l.train(d2l.lenet(), train_iter, test_iter, 1, 0.3, **QUIET)
+    net = d2l.lenet()
+    d2l.find_lr(net, train_iter, num_steps=20)
+    after = d2l.train(net, train_iter, test_iter, 1, 0.3, **QUIET)
+    assert metrics_without_timings(after) == metrics_without_timings(reference)
+
+
+def test_room_reexports_the_lr_finder_core():
+    from d2l_compat import lr_finder
+    for name in ("LRRangeTest", "LRFinderResult", "lr_sweep", "run_range_test",
+                 "smooth_losses", "suggest_steepest", "suggest_minimum_div_10",
+                 "suggest_valley"):
+        assert getattr(d2l, name) is getattr(lr_finder, name), name

@@ -361,7 +361,7 @@ def params_of(net):
 def test_find_lr_sweeps_reads_back_and_restores_the_net(data):
     import time
 
-    from d2l_compat.lr_finder import STOP_REASONS, lr_sweep
+    from d2l_compat.lr_finder import DEFAULT_RULE, STOP_REASONS, lr_sweep
 
     net = d2l.lenet()
     d2l.train(net, *data, 1, 0.1, animator=False, verbose=False)  # not a fresh net
@@ -387,7 +387,7 @@ def test_find_lr_sweeps_reads_back_and_restores_the_net(data):
     assert set(result.suggestions) == {"steepest", "minimum_div_10", "valley"}
     for name, lr in result.suggestions.items():
         assert lr is not None and math.isfinite(lr) and 1e-7 <= lr <= 10.0, name
-    assert result.suggestion == result.suggestions["valley"]
+    assert result.suggestion == result.suggestions[DEFAULT_RULE]
     assert result.config["num_steps"] == 100
     json.dumps(result.to_dict())
 
