@@ -392,6 +392,16 @@ def epoch_batches(loader, epoch: int):
     return loader.batches(epoch) if hasattr(loader, "batches") else iter(loader)
 
 
+def cycle_batches(loader):
+    """Minibatches of epochs 0, 1, 2, ... of ``loader``, without end (for LR sweeps)."""
+    if len(loader) == 0:
+        raise ValueError("train_iter has no minibatches")
+    epoch = 0
+    while True:
+        yield from epoch_batches(loader, epoch)
+        epoch += 1
+
+
 def fashion_mnist_arrays(resize=None, layout: str = "NCHW", mode: str | None = None):
     """Float32 images scaled to [0, 1] in ``layout`` and int32 labels, per split.
 

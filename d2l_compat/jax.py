@@ -39,18 +39,11 @@ import optax
 from jax import lax
 
 from d2l_compat import data as _data
-from d2l_compat.data import get_fashion_mnist_labels, load_fashion_mnist  # noqa: F401
-from d2l_compat.lr_finder import (  # noqa: F401
-    LRFinderResult, LRRangeTest, lr_sweep, run_range_test, smooth_losses,
-    suggest_minimum_div_10, suggest_steepest, suggest_valley)
-from d2l_compat.plotting import Animator, plot, set_figsize, show_images  # noqa: F401
-from d2l_compat.results import compare_with_d2l, record_run  # noqa: F401
-from d2l_compat.runmode import DEFAULT_SEED, Accumulator, Timer, run_mode  # noqa: F401
-from d2l_compat.schedules import (  # noqa: F401
-    Constant, CosineScheduler, FactorScheduler, MultiFactorScheduler, PolyScheduler,
-    Schedule, SquareRootScheduler, WarmupCosineDecay, join_schedules, plot_schedules,
-    schedule_from_config, schedule_to_config)
-from d2l_compat.training import LR_LOG_EVERY, EpochStats, History, fit
+from d2l_compat import common
+from d2l_compat.common import *  # noqa: F401,F403  (the shared D2L names)
+from d2l_compat.common import (
+    DEFAULT_SEED, EpochStats, History, LRFinderResult, LRRangeTest, LR_LOG_EVERY,
+    Schedule, fit, lr_sweep, schedule_to_config)
 
 FRAMEWORK = "jax"
 VERSIONS = {"jax": jax.__version__, "jaxlib": jaxlib.__version__,
@@ -582,16 +575,6 @@ def train(net: Model, train_iter, test_iter, num_epochs: int, lr: float,
 
 
 # -------------------------------------------------------------------------- LR finder
-def _cycle_batches(train_iter):
-    """Minibatches of epochs 0, 1, 2, ... of ``train_iter``, without end."""
-    if len(train_iter) == 0:
-        raise ValueError("train_iter has no minibatches")
-    epoch = 0
-    while True:
-        yield from _data.epoch_batches(train_iter, epoch)
-        epoch += 1
-
-
 def find_lr(net: Model, train_iter, start_lr: float = 1e-7, end_lr: float = 10.0,
             num_steps: int = 100, mode: str = "exponential", beta: float = 0.9,
             diverge_factor: float = 4.0, seed: int = DEFAULT_SEED) -> LRFinderResult:
@@ -614,7 +597,7 @@ def find_lr(net: Model, train_iter, start_lr: float = 1e-7, end_lr: float = 10.0
     """
     sweep = LRRangeTest(start_lr=start_lr, end_lr=end_lr, num_steps=num_steps, mode=mode,
                         beta=beta, diverge_factor=diverge_factor)
-    batches = _cycle_batches(train_iter)
+    batches = _data.cycle_batches(train_iter)
     optimizer = _sgd_for("constant", None, None)  # the same compiled step as train's
     step_fn = _make_train_step(net._static, optimizer)
     device = try_gpu()
@@ -635,11 +618,5 @@ __all__ = [
     "FRAMEWORK", "VERSIONS", "try_gpu", "load_data_fashion_mnist", "lenet", "lenet_module",
     "Model", "num_params", "ReLU", "MaxPool2D", "Flatten", "conv_as_matmul",
     "optax_schedule", "sgd", "current_lr", "set_lr", "evaluate_accuracy_gpu", "train",
-    "find_lr", "LRFinderResult", "LRRangeTest", "lr_sweep", "run_range_test",
-    "smooth_losses", "suggest_steepest", "suggest_minimum_div_10", "suggest_valley",
-    "Animator", "plot", "set_figsize", "show_images", "Accumulator", "Timer", "run_mode",
-    "record_run", "compare_with_d2l", "load_fashion_mnist", "get_fashion_mnist_labels",
-    "Constant", "SquareRootScheduler", "FactorScheduler", "MultiFactorScheduler",
-    "CosineScheduler", "PolyScheduler", "WarmupCosineDecay", "join_schedules",
-    "plot_schedules", "schedule_to_config", "schedule_from_config", "History",
+    "find_lr", *common.__all__,
 ]

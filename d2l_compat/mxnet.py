@@ -20,7 +20,9 @@ from mxnet.gluon import nn  # noqa: E402
 
 from d2l_compat import data as _data  # noqa: E402
 from d2l_compat.common import *  # noqa: E402,F401,F403  (the shared D2L names)
-from d2l_compat.common import DEFAULT_SEED, LR_LOG_EVERY, EpochStats, History, fit  # noqa: E402
+from d2l_compat.common import (  # noqa: E402
+    DEFAULT_SEED, EpochStats, History, LRFinderResult, LRRangeTest, LR_LOG_EVERY,
+    Schedule, fit, lr_sweep, schedule_from_config, schedule_to_config)
 
 FRAMEWORK = "mxnet"
 VERSIONS = {"mxnet": mx.__version__}
@@ -248,16 +250,6 @@ def train(net: gluon.Block, train_iter, test_iter, num_epochs: int, lr: float,
                verbose=verbose)
 
 
-def _cycle_batches(train_iter):
-    """Minibatches of epochs 0, 1, 2, ... of ``train_iter``, without end."""
-    if len(train_iter) == 0:
-        raise ValueError("train_iter has no minibatches")
-    epoch = 0
-    while True:
-        yield from _data.epoch_batches(train_iter, epoch)
-        epoch += 1
-
-
 def find_lr(net: gluon.Block, train_iter, start_lr: float = 1e-7, end_lr: float = 10.0,
             num_steps: int = 100, mode: str = "exponential", beta: float = 0.9,
             diverge_factor: float = 4.0, seed: int = DEFAULT_SEED) -> LRFinderResult:
@@ -278,7 +270,7 @@ def find_lr(net: gluon.Block, train_iter, start_lr: float = 1e-7, end_lr: float 
     """
     sweep = LRRangeTest(start_lr=start_lr, end_lr=end_lr, num_steps=num_steps, mode=mode,
                         beta=beta, diverge_factor=diverge_factor)
-    batches = _cycle_batches(train_iter)
+    batches = _data.cycle_batches(train_iter)
     params = list(net.collect_params().values())
     saved = [(p, [d.copy() for d in p.list_data()],
               [g.copy() for g in p.list_grad()] if p.grad_req != "null" else [],

@@ -33,7 +33,10 @@ import tensorflow as tf
 
 from d2l_compat import data as _data
 from d2l_compat.common import *  # noqa: F401,F403  (the shared D2L names)
-from d2l_compat.common import DEFAULT_SEED, LR_LOG_EVERY, EpochStats, History, fit
+from d2l_compat.common import (
+    DEFAULT_SEED, EpochStats, History, LRFinderResult, LRRangeTest, LR_LOG_EVERY,
+    MultiFactorScheduler, Schedule, fit, join_schedules, lr_sweep,
+    schedule_from_config, schedule_to_config)
 
 FRAMEWORK = "tensorflow"
 VERSIONS = {"tensorflow": tf.__version__, "keras": keras.__version__}
@@ -165,6 +168,9 @@ class KerasSchedule(keras.optimizers.schedules.LearningRateSchedule):
         self.schedule = schedule
         self.steps_per_epoch = _check_steps_per_epoch(steps_per_epoch)
 
+    # Plain tensor ops: nothing for autograph to convert (and converting a callable
+    # object can trip over its zero-argument super() in __init__).
+    @tf.autograph.experimental.do_not_convert
     def __call__(self, step):
         t = tf.cast(_schedule_step(step, self.steps_per_epoch), tf.float64)
         lr = self.schedule.evaluate(t, xp=tf.experimental.numpy)
@@ -567,19 +573,6 @@ def train(net, train_iter, test_iter, num_epochs: int, lr: float, scheduler=None
 
 # --------------------------------------------------------------------------- LR finder
 
-def _cycled_batches(loader):
-    """Minibatches of epochs 0, 1, 2, ... of ``loader``, endlessly."""
-    epoch = 0
-    while True:
-        empty = True
-        for batch in _data.epoch_batches(loader, epoch):
-            empty = False
-            yield batch
-        if empty:
-            raise ValueError("train_iter yielded no minibatches")
-        epoch += 1
-
-
 def find_lr(net, train_iter, start_lr: float = 1e-7, end_lr: float = 10.0,
             num_steps: int = 100, mode: str = "exponential", beta: float = 0.9,
             diverge_factor: float = 4.0, seed: int = DEFAULT_SEED) -> LRFinderResult:
@@ -606,7 +599,7 @@ def find_lr(net, train_iter, start_lr: float = 1e-7, end_lr: float = 10.0,
         optimizer = keras.optimizers.SGD(learning_rate=start_lr)
         optimizer.build(net.trainable_variables)
         step_fn = _train_step_fn(net, optimizer)
-        batches = _cycled_batches(train_iter)
+        batches = _data.cycle_batches(train_iter)
         for _, lr in range_test:
             optimizer.learning_rate.assign(lr)
             X, y = next(batches)

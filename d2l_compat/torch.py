@@ -2,34 +2,24 @@
 
 Thin by design: it converts arrays, builds LeNet and the SGD optimizer, and bridges the
 framework-free schedules of :mod:`d2l_compat.schedules` to ``torch.optim.lr_scheduler``
-through :class:`ScheduleLR`. Importing it changes no global state.
+through :class:`ScheduleLR`. ``train(..., lr_hook=...)`` is the other, hook style of a
+per-update schedule, and :func:`find_lr` runs the learning-rate range test of
+:mod:`d2l_compat.lr_finder` with ``torch.optim.SGD``. Importing it changes no global state.
 """
 
 from __future__ import annotations
+
+import copy
 
 import torch
 from torch import nn
 
 from d2l_compat import data as _data
-from d2l_compat.data import get_fashion_mnist_labels, load_fashion_mnist  # noqa: F401
-from d2l_compat.plotting import Animator, plot, set_figsize, show_images  # noqa: F401
-from d2l_compat.results import compare_with_d2l, record_run  # noqa: F401
-from d2l_compat.runmode import DEFAULT_SEED, Accumulator, Timer, run_mode  # noqa: F401
-from d2l_compat.schedules import (  # noqa: F401
-    Constant,
-    CosineScheduler,
-    FactorScheduler,
-    MultiFactorScheduler,
-    PolyScheduler,
-    Schedule,
-    SquareRootScheduler,
-    WarmupCosineDecay,
-    join_schedules,
-    plot_schedules,
-    schedule_from_config,
-    schedule_to_config,
-)
-from d2l_compat.training import LR_LOG_EVERY, EpochStats, History, fit  # noqa: F401
+from d2l_compat.common import *  # noqa: F401,F403  (the shared D2L names)
+from d2l_compat.common import (
+    DEFAULT_SEED, EpochStats, History, LRFinderResult, LRRangeTest, LR_LOG_EVERY,
+    MultiFactorScheduler, Schedule, fit, join_schedules, lr_sweep,
+    schedule_from_config, schedule_to_config)
 
 FRAMEWORK = "pytorch"
 VERSIONS = {"torch": str(torch.__version__)}  # a plain str: checkpoints load weights_only
@@ -184,7 +174,8 @@ def _bridge_scheduler(scheduler, optimizer, start_step: int):
 def train(net: nn.Module, train_iter, test_iter, num_epochs: int, lr: float,
           scheduler=None, device=None, *, schedule_unit: str = "epoch", optimizer=None,
           seed: int = DEFAULT_SEED, animator=True, verbose: bool = True,
-          history: History | None = None, start_epoch: int = 0) -> History:
+          history: History | None = None, start_epoch: int = 0, momentum: float = 0.0,
+          lr_hook=None) -> History:
     """Train with minibatch SGD; epoch (or update) ``t`` uses ``scheduler(t)``.
 
     ``scheduler`` is a d2l_compat schedule (wrapped in :class:`ScheduleLR`), a native
@@ -193,22 +184,41 @@ def train(net: nn.Module, train_iter, test_iter, num_epochs: int, lr: float,
     ``optimizer`` keeps its own). ``schedule_unit`` says whether it steps once per ``"epoch"`` or per
     ``"update"``. ``start_epoch`` with ``history`` continues a run: a d2l_compat schedule
     starts at the step of ``start_epoch``; a native scheduler continues from its state.
+
+    ``momentum`` builds the default optimizer as ``torch.optim.SGD(lr, momentum=momentum)``
+    (torch keeps the lr outside the buffer: ``v <- momentum * v + g; w <- w - lr * v``).
+    ``lr_hook`` is the other way to schedule per update: a callable ``step -> lr`` (e.g.
+    a d2l_compat schedule) that the loop calls before every update ``step`` (counted over
+    the whole run, so it continues after ``start_epoch``), setting the result as the
+    ``lr`` of every ``optimizer.param_groups`` entry. It excludes ``scheduler``; the
+    History records ``schedule_unit="update"`` and, for a d2l_compat schedule, its config.
     """
     if schedule_unit not in SCHEDULE_UNITS:
         raise ValueError(f"schedule_unit must be 'epoch' or 'update', got {schedule_unit!r}")
+    if lr_hook is not None:
+        if scheduler is not None:
+            raise ValueError("pass either lr_hook or scheduler, not both")
+        if not callable(lr_hook):
+            raise TypeError(f"lr_hook must be a callable step -> lr, got {lr_hook!r}")
+    if optimizer is not None and momentum:
+        raise ValueError("momentum builds the default optimizer; set it on the given "
+                         "optimizer instead")
     device = device or try_gpu()
     torch.manual_seed(seed)  # for any randomness inside the net (none in LeNet)
     net.to(device)
     if optimizer is None and isinstance(scheduler, torch.optim.lr_scheduler.LRScheduler):
         optimizer = scheduler.optimizer  # a native scheduler comes with its optimizer
-    optimizer = optimizer or torch.optim.SGD(net.parameters(), lr=lr)
+    optimizer = optimizer or torch.optim.SGD(net.parameters(), lr=lr, momentum=momentum)
     loss = nn.CrossEntropyLoss()
     steps_per_epoch = len(train_iter)
     start_step = start_epoch * (steps_per_epoch if schedule_unit == "update" else 1)
     scheduler, schedule_config = _bridge_scheduler(scheduler, optimizer, start_step)
+    if lr_hook is not None:
+        schedule_config = schedule_to_config(lr_hook) if isinstance(lr_hook, Schedule) else None
     history = history or History(
         framework=FRAMEWORK, device=str(device), seed=seed, schedule=schedule_config,
-        schedule_unit=schedule_unit if scheduler is not None else None,
+        schedule_unit=("update" if lr_hook is not None else
+                       schedule_unit if scheduler is not None else None),
         data_source=getattr(train_iter, "source", None),
         split_reconstructed=getattr(train_iter, "split_reconstructed", None),
         versions=dict(VERSIONS))
@@ -221,6 +231,10 @@ def train(net: nn.Module, train_iter, test_iter, num_epochs: int, lr: float,
         count, step_lrs = 0, []
         for i, (X, y) in enumerate(_data.epoch_batches(train_iter, epoch)):
             step = epoch * steps_per_epoch + i
+            if lr_hook is not None:
+                hook_lr = float(lr_hook(step))
+                for group in optimizer.param_groups:
+                    group["lr"] = hook_lr
             if step % LR_LOG_EVERY == 0 or i == 0:
                 step_lrs.append((step, optimizer.param_groups[0]["lr"]))
             X, y = X.to(device), y.to(device)
@@ -244,3 +258,55 @@ def train(net: nn.Module, train_iter, test_iter, num_epochs: int, lr: float,
     return fit(train_epoch, lambda: evaluate_accuracy_gpu(net, test_iter, device),
                num_epochs, history, start_epoch=start_epoch, animator=animator,
                verbose=verbose)
+
+
+# --------------------------------------------------------------------------- LR finder
+
+def find_lr(net: nn.Module, train_iter, start_lr: float = 1e-7, end_lr: float = 10.0,
+            num_steps: int = 100, mode: str = "exponential", beta: float = 0.9,
+            diverge_factor: float = 4.0, seed: int = DEFAULT_SEED) -> LRFinderResult:
+    """The learning-rate range test on ``net`` with ``torch.optim.SGD``; ``net`` is unchanged.
+
+    Update ``t`` trains one minibatch (cycling the epochs of ``train_iter`` as
+    :func:`train` sees them) at lr ``lr_sweep(start_lr, end_lr, num_steps, mode)[t]``,
+    set as every ``param_groups[...]["lr"]`` before the update and read back from
+    ``param_groups[0]["lr"]`` for the record; the loss recorded is the minibatch's mean
+    softmax cross-entropy. The test stops early when the smoothed loss exceeds
+    ``diverge_factor`` times its best or a loss is not finite (see
+    :class:`d2l_compat.lr_finder.LRRangeTest`).
+
+    The sweep uses its own plain SGD optimizer (an optimizer of yours is never touched).
+    Afterwards, also if the test raises, the net's ``state_dict`` (a deep copy taken
+    before), the parameters' ``.grad`` and the train/eval mode are restored exactly.
+    ``torch.manual_seed(seed)`` is called as in :func:`train` (LeNet draws nothing).
+    """
+    sweep = LRRangeTest(start_lr=start_lr, end_lr=end_lr, num_steps=num_steps, mode=mode,
+                        beta=beta, diverge_factor=diverge_factor)
+    state = copy.deepcopy(net.state_dict())
+    params = list(net.parameters())
+    grads = [None if p.grad is None else p.grad.detach().clone() for p in params]
+    was_training = net.training
+    device = params[0].device
+    torch.manual_seed(seed)
+    optimizer = torch.optim.SGD(params, lr=start_lr)
+    loss = nn.CrossEntropyLoss()
+    batches = _data.cycle_batches(train_iter)
+    try:
+        net.train()
+        for _, lr in sweep:
+            X, y = next(batches)
+            X, y = X.to(device), y.to(device)
+            for group in optimizer.param_groups:
+                group["lr"] = lr
+            optimizer.zero_grad(set_to_none=True)
+            batch_loss = loss(net(X), y)
+            batch_loss.backward()
+            optimizer.step()
+            if not sweep.record(float(batch_loss.detach()), lr=optimizer.param_groups[0]["lr"]):
+                break
+    finally:
+        net.load_state_dict(state)
+        for p, g in zip(params, grads):
+            p.grad = g
+        net.train(was_training)
+    return sweep.result()

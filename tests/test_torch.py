@@ -1,6 +1,7 @@
 """The PyTorch room on real Fashion-MNIST smoke data (D2L_MODE=smoke, conftest)."""
 
 import doctest
+import json
 import math
 import subprocess
 import sys
@@ -15,6 +16,7 @@ from torch.optim import lr_scheduler  # noqa: E402
 
 from d2l_compat import results  # noqa: E402
 from d2l_compat import torch as d2l  # noqa: E402
+from d2l_compat.lr_finder import DEFAULT_RULE  # noqa: E402
 from d2l_compat.schedules import (Constant, CosineScheduler, FactorScheduler,  # noqa: E402
                                   MultiFactorScheduler, PolyScheduler, SquareRootScheduler,
                                   WarmupCosineDecay, join_schedules, schedule_to_config)
@@ -447,3 +449,181 @@ def test_train_start_epoch_with_a_schedule_starts_at_its_step(data):
     assert [e.epoch for e in h.epochs] == [2] and h.lr == [s(2 * steps)]
     h = run(data, 3, MultiFactorScheduler([2], 0.5, 0.4), start_epoch=2)
     assert h.lr == [0.2]
+
+
+# ------------------------------------------------- issue 5: lr_hook, momentum, resuming
+def test_lr_hook_and_optimizer_schedule_give_identical_runs(data):
+    steps = len(data[0])
+    schedule = WarmupCosineDecay(total_steps=2 * steps, warmup_steps=3, hold=2,
+                                 start_lr=0.0, target_lr=0.3, final_lr=0.01)
+    seen = []
+
+    def hook(step):
+        seen.append(step)
+        return schedule(step)
+
+    by_hook = run(data, 2, lr_hook=hook)
+    by_object = run(data, 2, schedule, schedule_unit="update")
+    assert seen == list(range(2 * steps))  # called once before every update
+    assert by_hook.schedule_unit == by_object.schedule_unit == "update"
+    assert by_hook.step_lrs == by_object.step_lrs
+    for step, lr in by_hook.step_lrs:
+        assert lr == pytest.approx(schedule(step), rel=1e-12), step
+    assert by_hook.lr == by_object.lr
+    # the same lr reaches every update, so the runs are the same run
+    assert without_timings(by_hook)["epochs"] == without_timings(by_object)["epochs"]
+    # a d2l_compat schedule as the hook is recorded like the scheduler
+    assert run(data, 1, lr_hook=schedule).schedule == schedule_to_config(schedule)
+
+
+def test_lr_hook_sets_every_param_group_before_every_update(data):
+    train_iter, test_iter = data
+    net = d2l.lenet()
+    params = list(net.parameters())
+    opt = torch.optim.SGD([{"params": params[:4]}, {"params": params[4:]}], lr=0.5)
+    used = []
+    original = opt.step
+
+    def step(*args, **kwargs):  # the lrs torch holds when it applies the update
+        used.append([g["lr"] for g in opt.param_groups])
+        return original(*args, **kwargs)
+
+    opt.step = step
+    history = d2l.train(net, train_iter, test_iter, 1, 0.5, optimizer=opt,
+                        lr_hook=lambda s: 0.01 * (s + 1), animator=False, verbose=False)
+    assert used == [[0.01 * (s + 1)] * 2 for s in range(len(train_iter))]
+    assert history.schedule is None and history.schedule_unit == "update"
+    assert history.lr == [0.01]
+
+
+def test_lr_hook_and_momentum_reject_bad_combinations(data):
+    with pytest.raises(ValueError, match="lr_hook or scheduler"):
+        run(data, 1, CosineScheduler(4), lr_hook=lambda s: 0.1)
+    with pytest.raises(TypeError, match="lr_hook must be a callable"):
+        run(data, 1, lr_hook=0.1)
+    net = d2l.lenet()
+    with pytest.raises(ValueError, match="momentum"):
+        run(data, 1, net=net, optimizer=torch.optim.SGD(net.parameters(), lr=0.1),
+            momentum=0.9)
+
+
+def test_momentum_builds_a_momentum_sgd(data):
+    plain, heavy = run(data, 1, lr=0.05), run(data, 1, lr=0.05, momentum=0.9)
+    assert plain.lr == heavy.lr == [0.05]
+    assert heavy.train_loss != plain.train_loss
+    train_iter, test_iter = data
+    net = d2l.lenet()
+    reference = run(data, 1, lr=0.05, net=net,
+                    optimizer=torch.optim.SGD(net.parameters(), lr=0.05, momentum=0.9))
+    assert without_timings(reference)["epochs"] == without_timings(heavy)["epochs"]
+
+
+def test_checkpoint_resumes_a_per_update_warmup_cosine_mid_schedule(data, tmp_path):
+    steps = len(data[0])
+    schedule = WarmupCosineDecay(total_steps=4 * steps, warmup_steps=steps, hold=2,
+                                 start_lr=0.0, target_lr=0.2, final_lr=0.0)
+    whole_net = d2l.lenet()
+    whole = run(data, 4, schedule, lr=0.2, net=whole_net, schedule_unit="update",
+                momentum=0.9)
+
+    net = d2l.lenet()  # the first half keeps its optimizer and scheduler, to save them
+    opt = torch.optim.SGD(net.parameters(), lr=0.2, momentum=0.9)
+    sched = d2l.ScheduleLR(opt, schedule)
+    part = run(data, 2, sched, net=net, optimizer=opt, schedule_unit="update")
+    torch.save({"model": net.state_dict(), "optimizer": opt.state_dict(),
+                "scheduler": sched.state_dict(), "history": part.to_dict()},
+               tmp_path / "checkpoint.pt")
+    state = torch.load(tmp_path / "checkpoint.pt", weights_only=True)
+
+    restored = d2l.lenet(seed=7)  # another init, overwritten by the checkpoint
+    restored.load_state_dict(state["model"])
+    opt2 = torch.optim.SGD(restored.parameters(), lr=1.0, momentum=0.9)
+    opt2.load_state_dict(state["optimizer"])  # momentum buffers included
+    sched2 = d2l.ScheduleLR(opt2, Constant(1.0))
+    sched2.load_state_dict(state["scheduler"])
+    assert sched2.schedule == schedule and sched2.last_epoch == 2 * steps
+    assert opt2.param_groups[0]["lr"] == schedule(2 * steps)
+    resumed = run(data, 4, sched2, net=restored, optimizer=opt2, schedule_unit="update",
+                  history=d2l.History.from_dict(state["history"]), start_epoch=2)
+    assert resumed.step_lrs == whole.step_lrs and resumed.lr == whole.lr
+    assert resumed.schedule == whole.schedule == schedule_to_config(schedule)
+    assert without_timings(resumed)["epochs"] == without_timings(whole)["epochs"]
+    for (name, a), b in zip(whole_net.state_dict().items(), restored.state_dict().values()):
+        assert torch.equal(a, b), name
+
+
+def test_warmup_cosine_decay_natively_with_sequentiallr():
+    T, w, h, target, final = 100, 10, 15, 0.2, 0.002
+    ours = WarmupCosineDecay(T, w, hold=h, start_lr=0.0, target_lr=target, final_lr=final)
+    opt = toy_optimizer(target)
+    native = lr_scheduler.SequentialLR(opt, [
+        lr_scheduler.LambdaLR(opt, lambda t: t / w),
+        lr_scheduler.ConstantLR(opt, factor=1.0, total_iters=h),
+        lr_scheduler.CosineAnnealingLR(opt, T_max=T - w - h, eta_min=final)],
+        milestones=[w, w + h])
+    np.testing.assert_allclose(lrs_of(opt, native, T + 1), ours(np.arange(T + 1)),
+                               rtol=1e-12, atol=1e-15)
+
+
+# ---------------------------------------------------------------- issue 6: find_lr
+def test_find_lr_sweeps_reads_back_and_restores_the_net(data):
+    import time
+
+    from d2l_compat.lr_finder import STOP_REASONS, lr_sweep
+
+    net = d2l.lenet()
+    run(data, 1, lr=0.1, net=net)  # not a fresh net: it has gradients too
+    net.eval()
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    grads_before = [p.grad.clone() for p in net.parameters()]
+    start = time.perf_counter()
+    result = d2l.find_lr(net, data[0])
+    seconds = time.perf_counter() - start
+    print(f"\nfind_lr: {len(result.lrs)} steps on smoke data in {seconds:.2f} s "
+          f"({result.stop_reason}, suggestion {result.suggestion})")
+    after = net.state_dict()
+    assert before.keys() == after.keys()
+    for name in before:
+        assert torch.equal(after[name], before[name]), name
+    for g, p in zip(grads_before, net.parameters()):
+        assert torch.equal(p.grad, g)
+    assert not net.training  # the mode is restored too
+    assert result.stop_reason in STOP_REASONS
+    assert len(result.lrs) >= 10 and len(result.lrs) == len(result.losses)
+    assert result.stop_reason != "completed" or len(result.lrs) == 100
+    # the lr read back from the optimizer is exactly the planned one
+    np.testing.assert_array_equal(result.lrs, lr_sweep(1e-7, 10.0, 100)[:len(result.lrs)])
+    assert np.all(np.isfinite(result.losses))
+    assert set(result.suggestions) == {"steepest", "minimum_div_10", "valley"}
+    for name, lr in result.suggestions.items():
+        assert lr is not None and math.isfinite(lr) and 1e-7 <= lr <= 10.0, name
+    assert result.suggestion == result.suggestions[DEFAULT_RULE]
+    assert result.config["num_steps"] == 100
+    json.dumps(result.to_dict())
+
+
+def test_find_lr_cycles_the_data_and_is_repeatable(data):
+    train_iter = data[0]
+    kwargs = dict(start_lr=1e-4, end_lr=1e-1, num_steps=2 * len(train_iter) + 3,
+                  diverge_factor=None)
+    first = d2l.find_lr(d2l.lenet(), train_iter, **kwargs)
+    second = d2l.find_lr(d2l.lenet(), train_iter, **kwargs)
+    assert first.stop_reason == "completed" and len(first.lrs) == kwargs["num_steps"]
+    np.testing.assert_array_equal(first.losses, second.losses)
+    linear = d2l.find_lr(d2l.lenet(), train_iter, start_lr=0.01, end_lr=0.1, num_steps=6,
+                         mode="linear")
+    np.testing.assert_allclose(linear.lrs, np.linspace(0.01, 0.1, 6), rtol=1e-12)
+
+
+def test_find_lr_then_train_is_the_same_as_train(data):
+    reference = run(data, 1)
+    net = d2l.lenet()
+    d2l.find_lr(net, data[0], num_steps=20)
+    after = run(data, 1, net=net)
+    assert without_timings(after)["epochs"] == without_timings(reference)["epochs"]
+
+
+def test_find_lr_stops_when_the_loss_explodes(data):
+    result = d2l.find_lr(d2l.lenet(), data[0], start_lr=1.0, end_lr=1e4, num_steps=60)
+    assert result.stop_reason in ("diverged", "nan") and result.stopped_early
+    assert len(result.lrs) < 60
