@@ -13,9 +13,9 @@ import jax.numpy as jnp  # noqa: E402
 
 from d2l_compat import jax as d2l  # noqa: E402
 from d2l_compat.schedules import schedule_to_config  # noqa: E402
+from room_checks import TIMING_FIELDS, assert_suggestions_usable
 
 QUIET = dict(animator=False, verbose=False)
-TIMINGS = ("seconds", "examples_per_sec")
 
 
 @pytest.fixture(scope="module")
@@ -24,7 +24,7 @@ def data():
 
 
 def metrics_without_timings(history):
-    return [{k: v for k, v in vars(r).items() if k not in TIMINGS} for r in history.epochs]
+    return [{k: v for k, v in vars(r).items() if k not in TIMING_FIELDS} for r in history.epochs]
 
 
 def assert_same_params(a, b):
@@ -451,7 +451,7 @@ def test_find_lr_sweeps_reads_back_and_restores_the_net(data, capsys):
     import json
     import time
 
-    from d2l_compat.lr_finder import DEFAULT_RULE, STOP_REASONS, lr_sweep
+    from d2l_compat.lr_finder import STOP_REASONS, lr_sweep
 
     train_iter = data[0]
     net = d2l.lenet()
@@ -475,10 +475,7 @@ def test_find_lr_sweeps_reads_back_and_restores_the_net(data, capsys):
     np.testing.assert_allclose(result.lrs, planned, rtol=1e-6)  # read back, float32
     np.testing.assert_array_equal(result.lrs, np.float32(planned))
     assert np.all(np.isfinite(result.losses))
-    assert set(result.suggestions) == {"steepest", "minimum_div_10", "valley"}
-    for name, lr in result.suggestions.items():
-        assert lr is not None and math.isfinite(lr) and 1e-7 <= lr <= 10.0, name
-    assert result.suggestion == result.suggestions[DEFAULT_RULE]
+    assert_suggestions_usable(result)
     assert result.config["num_steps"] == 100 and result.config["beta"] == 0.9
     json.dumps(result.to_dict())
 

@@ -239,7 +239,7 @@ def test_bad_step_raises_value_error_naming_step(step):
 
 
 @pytest.mark.parametrize("step", ["3", None, object(), np.array(["a"]), [[1, 2], [3]]],
-                         ids=repr)
+                         ids=["str", "None", "object", "str-array", "ragged-list"])
 def test_non_numeric_step_raises_type_error_naming_step(step):
     with pytest.raises(TypeError, match="step"):
         CosineScheduler(10)(step)

@@ -18,9 +18,9 @@ from d2l_compat import tensorflow as d2l  # noqa: E402
 from d2l_compat.schedules import (Constant, CosineScheduler, FactorScheduler,  # noqa: E402
                                   MultiFactorScheduler, PolyScheduler, SquareRootScheduler,
                                   WarmupCosineDecay, join_schedules, schedule_to_config)
+from room_checks import without_timings
 
 BATCH = 256
-TIMING_FIELDS = {"examples_per_sec", "seconds"}
 F32 = dict(rtol=1e-6, atol=1e-9)  # Keras holds learning rates as float32
 SCHEDULES = [
     Constant(0.3),
@@ -50,13 +50,6 @@ def run(data, num_epochs, scheduler=None, lr=0.3, net=None, **kwargs):
 @pytest.fixture(scope="module")
 def two_epochs(data):
     return run(data, 2, CosineScheduler(20, base_lr=0.3, final_lr=0.01))
-
-
-def without_timings(history):
-    state = history.to_dict()
-    state["epochs"] = [{k: v for k, v in e.items() if k not in TIMING_FIELDS}
-                       for e in state["epochs"]]
-    return state
 
 
 def lr_at(optimizer, iteration):

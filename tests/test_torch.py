@@ -16,13 +16,12 @@ from torch.optim import lr_scheduler  # noqa: E402
 
 from d2l_compat import results  # noqa: E402
 from d2l_compat import torch as d2l  # noqa: E402
-from d2l_compat.lr_finder import DEFAULT_RULE  # noqa: E402
 from d2l_compat.schedules import (Constant, CosineScheduler, FactorScheduler,  # noqa: E402
                                   MultiFactorScheduler, PolyScheduler, SquareRootScheduler,
                                   WarmupCosineDecay, join_schedules, schedule_to_config)
+from room_checks import assert_suggestions_usable, without_timings
 
 BATCH = 256
-TIMING_FIELDS = {"examples_per_sec", "seconds"}
 SCHEDULES = [
     Constant(0.3),
     SquareRootScheduler(0.1),
@@ -64,13 +63,6 @@ def run(data, num_epochs, scheduler=None, lr=0.3, net=None, **kwargs):
 @pytest.fixture(scope="module")
 def two_epochs(data):
     return run(data, 2, CosineScheduler(20, base_lr=0.3, final_lr=0.01))
-
-
-def without_timings(history):
-    state = history.to_dict()
-    state["epochs"] = [{k: v for k, v in e.items() if k not in TIMING_FIELDS}
-                       for e in state["epochs"]]
-    return state
 
 
 def toy_optimizer(lr=1.0):
@@ -594,10 +586,7 @@ def test_find_lr_sweeps_reads_back_and_restores_the_net(data):
     # the lr read back from the optimizer is exactly the planned one
     np.testing.assert_array_equal(result.lrs, lr_sweep(1e-7, 10.0, 100)[:len(result.lrs)])
     assert np.all(np.isfinite(result.losses))
-    assert set(result.suggestions) == {"steepest", "minimum_div_10", "valley"}
-    for name, lr in result.suggestions.items():
-        assert lr is not None and math.isfinite(lr) and 1e-7 <= lr <= 10.0, name
-    assert result.suggestion == result.suggestions[DEFAULT_RULE]
+    assert_suggestions_usable(result)
     assert result.config["num_steps"] == 100
     json.dumps(result.to_dict())
 
