@@ -198,12 +198,14 @@ def _curve(lrs, losses, skip_start, skip_end, rule):
 
 
 def suggest_steepest(lrs, losses, skip_start=0, skip_end=0):
-    """lr where the loss falls fastest per decade of lr.
+    """lr where the loss falls fastest per decade of lr, on the way to its minimum.
 
     The gradient ``d loss / d log10(lr)`` is taken with :func:`numpy.gradient`
     (central differences inside, one-sided at the two ends), and the lr of the
-    most negative value is returned. Skip the first points: there the lr is so
-    small that any slope is noise.
+    most negative value up to the lowest loss is returned. Past the minimum is
+    the wall: a loss falling back after a spike there is no descent (a sweep
+    that never hit the 4x stop rule showed one). Skip the first points: there
+    the lr is so small that any slope is noise.
 
     Raises:
       ValueError: fewer than ``MIN_POINTS`` points remain, or bad input.
@@ -214,7 +216,8 @@ def suggest_steepest(lrs, losses, skip_start=0, skip_end=0):
     """
     lrs, losses = _curve(lrs, losses, skip_start, skip_end, "steepest")
     grad = np.gradient(losses, np.log10(lrs))
-    return float(lrs[np.argmin(grad)])
+    descent = int(np.argmin(losses)) + 1
+    return float(lrs[np.argmin(grad[:descent])])
 
 
 def suggest_minimum_div_10(lrs, losses, skip_start=0, skip_end=0):
