@@ -13,7 +13,8 @@ import jax.numpy as jnp  # noqa: E402
 
 from d2l_compat import jax as d2l  # noqa: E402
 from d2l_compat.schedules import schedule_to_config  # noqa: E402
-from room_checks import TIMING_FIELDS, assert_suggestions_usable
+from room_checks import (TIMING_FIELDS, assert_suggestions_usable,
+                         find_lr_twice_over_two_epochs)
 
 QUIET = dict(animator=False, verbose=False)
 
@@ -482,12 +483,7 @@ def test_find_lr_sweeps_reads_back_and_restores_the_net(data, capsys):
 
 def test_find_lr_cycles_the_data_is_repeatable_and_stops_on_explosion(data):
     train_iter = data[0]
-    kwargs = dict(start_lr=1e-4, end_lr=1e-1, num_steps=2 * len(train_iter) + 3,
-                  diverge_factor=None)
-    first = d2l.find_lr(d2l.lenet(), train_iter, **kwargs)
-    second = d2l.find_lr(d2l.lenet(), train_iter, **kwargs)
-    assert first.stop_reason == "completed" and len(first.lrs) == kwargs["num_steps"]
-    np.testing.assert_array_equal(first.losses, second.losses)
+    first = find_lr_twice_over_two_epochs(d2l, train_iter)
     assert first.losses[0] == pytest.approx(math.log(10), rel=0.05)  # untrained net
     linear = d2l.find_lr(d2l.lenet(), train_iter, start_lr=0.01, end_lr=0.1, num_steps=6,
                          mode="linear")

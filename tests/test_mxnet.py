@@ -15,7 +15,8 @@ from mxnet import gluon  # noqa: E402
 from d2l_compat import mxnet as d2l  # noqa: E402
 from d2l_compat.schedules import (CosineScheduler, MultiFactorScheduler,  # noqa: E402
                                   WarmupCosineDecay, schedule_to_config)
-from room_checks import assert_suggestions_usable, without_timings  # noqa: E402
+from room_checks import (  # noqa: E402
+    assert_default_sweep, find_lr_twice_over_two_epochs, without_timings)
 
 BATCH = 256
 
@@ -354,7 +355,6 @@ def params_of(net):
 def test_find_lr_sweeps_reads_back_and_restores_the_net(data):
     import time
 
-    from d2l_compat.lr_finder import STOP_REASONS, lr_sweep
 
     net = d2l.lenet()
     d2l.train(net, *data, 1, 0.1, animator=False, verbose=False)  # not a fresh net
@@ -371,25 +371,12 @@ def test_find_lr_sweeps_reads_back_and_restores_the_net(data):
         np.testing.assert_array_equal(after[name], before[name], err_msg=name)
     for g, p in zip(grads_before, net.collect_params().values()):
         np.testing.assert_array_equal(p.grad().asnumpy(), g)
-    assert result.stop_reason in STOP_REASONS
-    assert len(result.lrs) >= 10 and len(result.lrs) == len(result.losses)
-    assert result.stop_reason != "completed" or len(result.lrs) == 100
-    # the lr read back from the trainer is exactly the planned one
-    np.testing.assert_array_equal(result.lrs, lr_sweep(1e-7, 10.0, 100)[:len(result.lrs)])
-    assert np.all(np.isfinite(result.losses))
-    assert_suggestions_usable(result)
-    assert result.config["num_steps"] == 100
-    json.dumps(result.to_dict())
+    assert_default_sweep(result)  # the lr read back is exactly the planned one
 
 
 def test_find_lr_cycles_the_data_and_is_repeatable(data):
     train_iter = data[0]
-    kwargs = dict(start_lr=1e-4, end_lr=1e-1, num_steps=2 * len(train_iter) + 3,
-                  diverge_factor=None)
-    first = d2l.find_lr(d2l.lenet(), train_iter, **kwargs)
-    second = d2l.find_lr(d2l.lenet(), train_iter, **kwargs)
-    assert first.stop_reason == "completed" and len(first.lrs) == kwargs["num_steps"]
-    np.testing.assert_array_equal(first.losses, second.losses)
+    first = find_lr_twice_over_two_epochs(d2l, train_iter)
     linear = d2l.find_lr(d2l.lenet(), train_iter, start_lr=0.01, end_lr=0.1, num_steps=6,
                          mode="linear")
     np.testing.assert_allclose(linear.lrs, np.linspace(0.01, 0.1, 6), rtol=1e-12)
