@@ -15,7 +15,8 @@ from d2l_compat.schedules import (Constant, CosineScheduler, FactorScheduler,
                                   MultiFactorScheduler, PolyScheduler, Schedule,
                                   SquareRootScheduler, WarmupCosineDecay, join_schedules,
                                   plot_schedules, schedule_from_config, schedule_to_config)
-from d2l_compat.training import LR_LOG_EVERY, EpochStats, History, fit
+from d2l_compat.training import (LR_LOG_EVERY, SCHEDULE_UNITS, EpochStats, History,
+                                 check_schedule_unit, fit)
 
 __all__ = [
     "get_fashion_mnist_labels", "load_fashion_mnist",
@@ -27,5 +28,5 @@ __all__ = [
     "Constant", "CosineScheduler", "FactorScheduler", "MultiFactorScheduler",
     "PolyScheduler", "Schedule", "SquareRootScheduler", "WarmupCosineDecay",
     "join_schedules", "plot_schedules", "schedule_from_config", "schedule_to_config",
-    "LR_LOG_EVERY", "EpochStats", "History", "fit",
+    "LR_LOG_EVERY", "SCHEDULE_UNITS", "EpochStats", "History", "check_schedule_unit", "fit",
 ]

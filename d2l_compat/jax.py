@@ -42,13 +42,13 @@ from d2l_compat import data as _data
 from d2l_compat import common
 from d2l_compat.common import *  # noqa: F401,F403  (the shared D2L names)
 from d2l_compat.common import (
+    check_schedule_unit,
     DEFAULT_SEED, EpochStats, History, LRFinderResult, LRRangeTest, LR_LOG_EVERY,
     Schedule, fit, lr_sweep, schedule_to_config)
 
 FRAMEWORK = "jax"
 VERSIONS = {"jax": jax.__version__, "jaxlib": jaxlib.__version__,
             "flax": flax.__version__, "optax": optax.__version__}
-SCHEDULE_UNITS = ("epoch", "update")
 
 
 def try_gpu(i: int = 0):
@@ -471,8 +471,7 @@ def train(net: Model, train_iter, test_iter, num_epochs: int, lr: float,
     History then records ``schedule_unit="update"`` and, for a d2l_compat schedule, its
     config.
     """
-    if schedule_unit not in SCHEDULE_UNITS:
-        raise ValueError(f"schedule_unit must be 'epoch' or 'update', got {schedule_unit!r}")
+    check_schedule_unit(schedule_unit)
     if optimizer is not None and scheduler is not None:
         raise ValueError("pass either optimizer (with its schedule inside) or scheduler, "
                          "not both: optax schedules are part of the optimizer")

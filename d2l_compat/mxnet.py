@@ -21,6 +21,7 @@ from mxnet.gluon import nn  # noqa: E402
 from d2l_compat import data as _data  # noqa: E402
 from d2l_compat.common import *  # noqa: E402,F401,F403  (the shared D2L names)
 from d2l_compat.common import (  # noqa: E402
+    check_schedule_unit,
     DEFAULT_SEED, EpochStats, History, LRFinderResult, LRRangeTest, LR_LOG_EVERY,
     Schedule, fit, lr_sweep, schedule_from_config, schedule_to_config)
 
@@ -162,8 +163,7 @@ def train(net: gluon.Block, train_iter, test_iter, num_epochs: int, lr: float,
     ``mx.random.seed(seed)`` is called (LeNet draws no random numbers while training).
     The net is hybridized with ``static_alloc=True, static_shape=True``.
     """
-    if schedule_unit not in ("epoch", "update"):
-        raise ValueError(f"schedule_unit must be 'epoch' or 'update', got {schedule_unit!r}")
+    check_schedule_unit(schedule_unit)
     if lr_hook is not None:
         if not callable(lr_hook):
             raise ValueError(f"lr_hook must be callable (step -> lr), got {lr_hook!r}")

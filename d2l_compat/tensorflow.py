@@ -34,6 +34,7 @@ import tensorflow as tf
 from d2l_compat import data as _data
 from d2l_compat.common import *  # noqa: F401,F403  (the shared D2L names)
 from d2l_compat.common import (
+    SCHEDULE_UNITS, check_schedule_unit,
     DEFAULT_SEED, EpochStats, History, LRFinderResult, LRRangeTest, LR_LOG_EVERY,
     MultiFactorScheduler, Schedule, fit, join_schedules, lr_sweep,
     schedule_from_config, schedule_to_config)
@@ -44,7 +45,6 @@ VERSIONS = {"tensorflow": tf.__version__, "keras": keras.__version__}
 # make LeNet ~4x slower than TF's oneDNN kernels (and op determinism has no XLA MaxPool
 # gradient), so the steps are plain tf.function graphs. KerasSchedule works either way.
 JIT_COMPILE = False
-SCHEDULE_UNITS = ("epoch", "update")
 
 
 def try_gpu(i: int = 0) -> str:
@@ -499,8 +499,7 @@ def train(net, train_iter, test_iter, num_epochs: int, lr: float, scheduler=None
     optimizer must hold a float lr, and it excludes ``scheduler``. The History records
     ``schedule_unit="update"`` and, for a d2l_compat schedule, its config.
     """
-    if schedule_unit not in SCHEDULE_UNITS:
-        raise ValueError(f"schedule_unit must be 'epoch' or 'update', got {schedule_unit!r}")
+    check_schedule_unit(schedule_unit)
     if lr_hook is not None:
         if scheduler is not None:
             raise ValueError("give either scheduler or lr_hook, not both")

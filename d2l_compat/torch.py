@@ -17,13 +17,13 @@ from torch import nn
 from d2l_compat import data as _data
 from d2l_compat.common import *  # noqa: F401,F403  (the shared D2L names)
 from d2l_compat.common import (
+    check_schedule_unit,
     DEFAULT_SEED, EpochStats, History, LRFinderResult, LRRangeTest, LR_LOG_EVERY,
     MultiFactorScheduler, Schedule, fit, join_schedules, lr_sweep,
     schedule_from_config, schedule_to_config)
 
 FRAMEWORK = "pytorch"
 VERSIONS = {"torch": str(torch.__version__)}  # a plain str: checkpoints load weights_only
-SCHEDULE_UNITS = ("epoch", "update")
 
 
 def try_gpu(i: int = 0) -> torch.device:
@@ -193,8 +193,7 @@ def train(net: nn.Module, train_iter, test_iter, num_epochs: int, lr: float,
     ``lr`` of every ``optimizer.param_groups`` entry. It excludes ``scheduler``; the
     History records ``schedule_unit="update"`` and, for a d2l_compat schedule, its config.
     """
-    if schedule_unit not in SCHEDULE_UNITS:
-        raise ValueError(f"schedule_unit must be 'epoch' or 'update', got {schedule_unit!r}")
+    check_schedule_unit(schedule_unit)
     if lr_hook is not None:
         if scheduler is not None:
             raise ValueError("pass either lr_hook or scheduler, not both")

@@ -17,6 +17,13 @@ from d2l_compat.runmode import DEFAULT_SEED, Timer, run_mode
 
 # Per-update lrs are read back from the optimizer every this many updates.
 LR_LOG_EVERY = 10
+SCHEDULE_UNITS = ("epoch", "update")
+
+
+def check_schedule_unit(schedule_unit: str) -> None:
+    """A schedule steps once per ``"epoch"`` or once per ``"update"``; nothing else."""
+    if schedule_unit not in SCHEDULE_UNITS:
+        raise ValueError(f"schedule_unit must be 'epoch' or 'update', got {schedule_unit!r}")
 
 
 @dataclass
