@@ -48,6 +48,7 @@ results: $(BIN)/python
 bench: $(BIN)/python
 	$(BIN)/python benchmarks/throughput.py
 	$(BIN)/python benchmarks/schedules_speed.py
+	$(BIN)/python benchmarks/lr_finder.py --seeds 0
 
 lab: $(BIN)/python
 	$(BIN)/jupyter lab chapters

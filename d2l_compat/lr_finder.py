@@ -15,7 +15,8 @@ framework room only has to set its optimizer's lr and return a loss:
 * :class:`LRFinderResult` -- the curve, why it stopped, suggested lrs, a plot
   and a JSON-ready summary;
 * ``suggest_steepest``, ``suggest_minimum_div_10``, ``suggest_valley`` -- the
-  suggestion rules, usable on plain arrays.
+  suggestion rules, usable on plain arrays; all three read the curve only up to
+  the wall found by :func:`find_wall` (the first sudden rise of the loss).
 
 Loop protocol for a framework room (snapshot the model and optimizer state
 first and restore it afterwards: the test wrecks the weights on purpose)::
@@ -42,10 +43,12 @@ import numpy as np
 __all__ = [
     "DEFAULT_RULE",
     "MIN_POINTS",
+    "WALL_JUMP",
     "STOP_REASONS",
     "SUGGESTERS",
     "LRFinderResult",
     "LRRangeTest",
+    "find_wall",
     "lr_sweep",
     "run_range_test",
     "smooth_losses",
@@ -63,14 +66,19 @@ MIN_POINTS = 5
 DEFAULT_RULE = "steepest"
 """Rule behind :attr:`LRFinderResult.suggestion`.
 
-``steepest`` (of the *smoothed* loss, after skipping the first tenth) is the
-default because plain SGD from a Xavier init sits on a long flat plateau at
-``ln 10`` before the loss falls: the plateau's tiny downward drift makes the
-longest decreasing chain (``valley``) start at the very first lrs, which drags
-the valley suggestion an order of magnitude too low (on LeNet / Fashion-MNIST:
-valley ~5e-3, steepest ~0.17, and only the latter trains well in 5 epochs).
-``minimum_div_10`` is the conservative alternative; all three are reported.
+``steepest`` (of the *smoothed* loss, after skipping the first tenth, before the
+wall) is the default because plain SGD from a Xavier init sits on a long flat
+plateau at ``ln 10`` before the loss falls: the plateau's tiny downward drift
+makes the longest decreasing chain (``valley``) start at the very first lrs,
+which drags the valley suggestion an order of magnitude too low (on LeNet /
+Fashion-MNIST: valley ~5e-3 to 1.5e-2, steepest ~0.17 to 0.24, and only the
+latter trains well in 5 epochs). ``minimum_div_10`` is the conservative
+alternative; all three are reported.
 """
+
+WALL_JUMP = 5.0
+"""A rise of the smoothed loss by more than this many typical steps marks the
+wall (see :func:`find_wall`)."""
 
 
 def _check_int(name, value, minimum):
@@ -197,15 +205,48 @@ def _curve(lrs, losses, skip_start, skip_end, rule):
     return lrs, losses
 
 
+def find_wall(losses, jump=WALL_JUMP):
+    """Index of the first sudden rise of a loss curve (the *wall*), or ``len(losses)``.
+
+    A step ``i`` is sudden when ``losses[i] - losses[i - 1]`` exceeds ``jump``
+    times the median absolute step of the whole curve, a noise scale that the
+    plateau and the descent set and a few steps of blow-up do not move. On a
+    smoothed curve a rise of ``jump`` typical steps is a raw loss far above the
+    trend: the lr has broken the network. The rules read the curve only up to
+    the wall, because a network broken there (stuck at chance level, or
+    recovering) can wander *below* the best loss of the real descent later in a
+    sweep that never hits the divergence stop. On a noise-free curve the first
+    sudden rise comes after the minimum, so the wall changes nothing there.
+    If the median step is 0, any rise counts.
+
+    Args:
+      losses: 1-D loss curve, usually the smoothed one.
+      jump: threshold in median absolute steps (> 0).
+
+    >>> find_wall([2.30, 2.31, 2.30, 2.31, 2.30, 2.25, 2.20, 2.60, 2.40])
+    7
+    >>> find_wall([3.0, 2.0, 1.0, 1.5, 2.0])     # smooth: the rise is no jump
+    5
+    """
+    jump = _check_real("jump", jump)
+    if jump <= 0:
+        raise ValueError(f"jump must be > 0, got {jump!r}")
+    steps = np.diff(np.asarray(losses, dtype=float))
+    if steps.size == 0:
+        return len(losses)
+    sudden = np.flatnonzero(steps > jump * np.median(np.abs(steps)))
+    return int(sudden[0]) + 1 if sudden.size else len(losses)
+
+
 def suggest_steepest(lrs, losses, skip_start=0, skip_end=0):
     """lr where the loss falls fastest per decade of lr, on the way to its minimum.
 
     The gradient ``d loss / d log10(lr)`` is taken with :func:`numpy.gradient`
     (central differences inside, one-sided at the two ends), and the lr of the
-    most negative value up to the lowest loss is returned. Past the minimum is
-    the wall: a loss falling back after a spike there is no descent (a sweep
-    that never hit the 4x stop rule showed one). Skip the first points: there
-    the lr is so small that any slope is noise.
+    most negative value up to the lowest loss before the wall
+    (:func:`find_wall`) is returned: a loss falling back after a spike past
+    the wall is no descent. Skip the first points: there the lr is so small
+    that any slope is noise.
 
     Raises:
       ValueError: fewer than ``MIN_POINTS`` points remain, or bad input.
@@ -216,12 +257,12 @@ def suggest_steepest(lrs, losses, skip_start=0, skip_end=0):
     """
     lrs, losses = _curve(lrs, losses, skip_start, skip_end, "steepest")
     grad = np.gradient(losses, np.log10(lrs))
-    descent = int(np.argmin(losses)) + 1
-    return float(lrs[np.argmin(grad[:descent])])
+    bottom = int(np.argmin(losses[:find_wall(losses)]))
+    return float(lrs[np.argmin(grad[:bottom + 1])])
 
 
 def suggest_minimum_div_10(lrs, losses, skip_start=0, skip_end=0):
-    """One tenth of the lr at the lowest loss.
+    """One tenth of the lr at the lowest loss before the wall (:func:`find_wall`).
 
     At the minimum the lr is already at the edge of stability; a tenth of it
     is a safe lr that still learns fast. On a smoothed curve the minimum lags
@@ -235,13 +276,14 @@ def suggest_minimum_div_10(lrs, losses, skip_start=0, skip_end=0):
     0.1
     """
     lrs, losses = _curve(lrs, losses, skip_start, skip_end, "minimum_div_10")
-    return float(lrs[np.argmin(losses)] / 10.0)
+    return float(lrs[np.argmin(losses[:find_wall(losses)])] / 10.0)
 
 
 def suggest_valley(lrs, losses, skip_start=0, skip_end=0):
     """lr two thirds of the way down the longest valley of the loss.
 
-    Exact definition (after fastai's ``valley``):
+    Exact definition (after fastai's ``valley``), on the curve before the
+    wall (:func:`find_wall`):
 
     1. the *valley* is the longest strictly decreasing subsequence of the loss
        -- points ``i_1 < ... < i_k`` with ``loss[i_1] > ... > loss[i_k]``, not
@@ -265,7 +307,7 @@ def suggest_valley(lrs, losses, skip_start=0, skip_end=0):
     0.01
     """
     lrs, losses = _curve(lrs, losses, skip_start, skip_end, "valley")
-    n = len(losses)
+    n = find_wall(losses)
     length = np.ones(n, dtype=int)   # longest decreasing chain ending at i
     prev = np.full(n, -1)            # its previous index (-1: chain starts at i)
     for i in range(1, n):
@@ -354,6 +396,14 @@ class LRFinderResult:
         """The suggested lr: the ``DEFAULT_RULE`` (steepest) entry, or ``None``."""
         return self.suggestions.get(DEFAULT_RULE)
 
+    @property
+    def wall_lr(self):
+        """lr of the wall the rules stop at (:func:`find_wall` on the smoothed
+        curve between the skips), or ``None`` if the curve has no sudden rise."""
+        stop = len(self.lrs) - self.skip_end
+        wall = find_wall(self.smoothed[self.skip_start:stop])
+        return None if self.skip_start + wall >= stop else float(self.lrs[self.skip_start + wall])
+
     def __repr__(self):
         span = f"lr {self.lrs[0]:.2g}..{self.lrs[-1]:.2g}, " if len(self.lrs) else ""
         sug = "None" if self.suggestion is None else f"{self.suggestion:.3g}"
@@ -371,6 +421,7 @@ class LRFinderResult:
             "suggestions": {k: None if v is None else float(v) for k, v in self.suggestions.items()},
             "suggestion_rule": DEFAULT_RULE,
             "suggestion": None if self.suggestion is None else float(self.suggestion),
+            "wall_lr": self.wall_lr,
             "skip_start": int(self.skip_start),
             "skip_end": int(self.skip_end),
             "config": dict(self.config),
@@ -385,11 +436,13 @@ class LRFinderResult:
                    skip_end=d.get("skip_end", 0), config=dict(d.get("config", {})))
 
     def plot(self, ax=None, skip_start=0, skip_end=0, show_raw=True):
-        """Loss against lr (log axis): raw loss faint, smoothed solid, and one
-        labelled marker per suggestion (on the smoothed curve).
+        """Loss against lr (log axis): raw loss faint, smoothed solid, one
+        labelled marker per suggestion (on the smoothed curve) and a dotted
+        vertical line at the wall, if there is one.
 
-        The y range follows the smoothed curve, so one exploding raw loss does
-        not flatten the plot. Draws on ``ax`` (a new figure if ``None``),
+        The y range follows the smoothed curve up to the wall (and the raw loss
+        there, if shown), with headroom above: the descent stays readable and
+        the blow-up past the wall leaves the top of the plot. Draws on ``ax`` (a new figure if ``None``),
         changes no global matplotlib state, never calls ``show``.
 
         Returns:
@@ -418,10 +471,14 @@ class LRFinderResult:
             tag = " (suggested)" if name == DEFAULT_RULE else ""
             ax.plot([lr], [y], linestyle="none", marker=markers[k % len(markers)],
                     markersize=8, color=f"C{k + 1}", label=f"{name}: {lr:.2e}{tag}")
-        lo = min(smooth.min(), raw.min()) if show_raw else smooth.min()
-        hi = smooth.max()
-        pad = 0.05 * (hi - lo) if hi > lo else 0.05 * abs(hi) + 1e-12
-        ax.set_ylim(lo - pad, hi + pad)
+        if self.wall_lr is not None:
+            ax.axvline(self.wall_lr, color="gray", linestyle=":", label=f"wall: {self.wall_lr:.2e}")
+        # Zoom on the curve before the wall, with room above for the rise at the wall.
+        seen = lrs < self.wall_lr if self.wall_lr is not None else slice(None)
+        lo = min(smooth[seen].min(), raw[seen].min()) if show_raw else smooth[seen].min()
+        hi = smooth[seen].max()
+        span = hi - lo if hi > lo else 0.05 * abs(hi) + 1e-12
+        ax.set_ylim(lo - 0.05 * span, hi + (0.05 if self.wall_lr is None else 0.5) * span)
         ax.legend(loc="best")
         return ax
 

@@ -18,6 +18,7 @@ from d2l_compat.lr_finder import (  # noqa: E402
     MIN_POINTS,
     LRFinderResult,
     LRRangeTest,
+    find_wall,
     lr_sweep,
     run_range_test,
     smooth_losses,
@@ -197,11 +198,67 @@ def test_valley_bridges_a_noisy_uptick():
 
 
 def test_valley_prefers_the_longest_valley_not_the_first():
-    lrs = lr_sweep(1e-9, 1.0, 10)
-    losses = [3.0, 2.0, 9.0, 8.0, 7.0, 6.0, 5.0, 4.0, 2.5, 9.5]
-    # 9 > 8 > ... > 2.5 (indices 2..8, length 7) beats 3 > 2 (length 2)
-    # and 3 > ... > 2.5 via 3.0 (length 2).
-    assert suggest_valley(lrs, losses) == lrs[2 + (2 * 6) // 3]
+    lrs = lr_sweep(1e-11, 1.0, 12)
+    losses = [3.0, 2.0, 2.6, 3.2, 3.0, 2.8, 2.6, 2.4, 2.2, 1.8, 1.6, 9.5]
+    # 3.2 > 3.0 > ... > 1.6 (indices 3..10, length 8) beats 3.0 > 2.8 > ... > 1.6
+    # from index 0 (length 7: 3.0 at index 4 is not lower) and 3 > 2 (length 2).
+    # The rise from 2.0 to 3.2 is gradual (steps of 3 x the median): no wall.
+    assert find_wall(losses) == 11
+    assert suggest_valley(lrs, losses) == lrs[3 + (2 * 7) // 3]
+
+
+# --------------------------------------------------------------------------- the wall
+
+def test_find_wall_by_hand():
+    # Steps 0.01 on the plateau, -0.05 in the descent, +0.40 at the wall:
+    # median |step| = 0.03, threshold 5 x 0.03 = 0.15.
+    losses = [2.30, 2.31, 2.30, 2.31, 2.30, 2.25, 2.20, 2.60, 2.40]
+    assert find_wall(losses) == 7
+    assert find_wall(losses, jump=20.0) == len(losses)    # 0.40 < 20 x 0.03
+    assert find_wall([3.0, 2.0, 1.0, 1.5, 2.0]) == 5      # a smooth rise is no wall
+    assert find_wall([2.0, 2.0, 2.0, 2.1]) == 3           # zero noise: any rise
+    assert find_wall([2.0]) == 1 and find_wall([]) == 0
+
+
+@pytest.mark.parametrize("jump", [0.0, -1.0, float("nan"), "5"])
+def test_find_wall_validation_names_the_parameter(jump):
+    with pytest.raises(ValueError, match="jump"):
+        find_wall([2.0, 1.0, 3.0], jump=jump)
+
+
+def broken_network_curve():
+    """What PyTorch's LeNet sweep did: a noisy plateau at ln 10, a short descent to
+    2.11 ending at lr 0.3, a jump (the net breaks), then noise around 2.25 with a
+    lucky batch at 1.6 late in the sweep -- and never 4 x the best, so it completes."""
+    rng = np.random.default_rng(0)
+    lrs = lr_sweep()
+    x = np.log10(lrs)
+    losses = 2.31 + 0.01 * rng.standard_normal(len(lrs))
+    descent = (x > -1.3) & (x <= np.log10(0.3))
+    losses[descent] -= 0.2 * (x[descent] + 1.3) / (np.log10(0.3) + 1.3)
+    broken = np.flatnonzero(x > np.log10(0.3))
+    losses[broken] -= 0.06
+    losses[broken[0]] = 2.6                              # the jump
+    losses[broken[0] + 8] = 1.6                          # a lucky batch afterwards
+    return lrs, losses, lrs[broken[0]]
+
+
+def test_rules_stop_at_the_wall_of_a_broken_network():
+    lrs, losses, wall_lr = broken_network_curve()
+    res = drive(losses)
+    assert res.stop_reason == "completed"
+    assert res.wall_lr == wall_lr and res.to_dict()["wall_lr"] == wall_lr
+    # The smoothed minimum of the whole curve is the lucky batch past the wall ...
+    assert res.lrs[np.argmin(res.smoothed)] > wall_lr
+    # ... but every rule reads the descent before the wall.
+    sug = res.suggestions
+    assert 0.05 < sug["steepest"] < wall_lr
+    assert sug["minimum_div_10"] == res.lrs[np.argmax(res.lrs >= wall_lr) - 1] / 10
+    assert sug["valley"] < wall_lr
+    # Without the wall (a jump threshold no step reaches) steepest lands past it.
+    smoothed = res.smoothed[res.skip_start:]
+    grad = np.gradient(smoothed, np.log10(res.lrs[res.skip_start:]))
+    assert res.lrs[res.skip_start:][np.argmin(grad[:np.argmin(smoothed) + 1])] > wall_lr
 
 
 @pytest.mark.parametrize("rule", [suggest_steepest, suggest_minimum_div_10, suggest_valley])
@@ -404,9 +461,13 @@ def test_plot_log_axis_curves_and_marks():
         assert mark.get_xdata()[0] == pytest.approx(res.suggestions[rule])
     assert any("(suggested)" in lab and lab.startswith(DEFAULT_RULE) for lab in labels)
     legend = [t.get_text() for t in ax.get_legend().get_texts()]
-    assert len(legend) == 5
-    # y range follows the smoothed curve, not the 1000+ raw spike at the wall.
-    assert ax.get_ylim()[1] < 1.1 * res.smoothed.max()
+    assert len(legend) == 6
+    (wall,) = [ln for ln in ax.get_lines() if ln.get_label().startswith("wall:")]
+    assert wall.get_xdata()[0] == res.wall_lr == res.lrs[-1]   # the diverging point
+    # y range: the curve before the wall, not the 1000+ raw spike at the wall.
+    low, high = ax.get_ylim()
+    before = res.smoothed[:-1]
+    assert low < before.min() and before.max() < high < res.smoothed[-1]
     assert dict(matplotlib.rcParams) == rc_before
     plt.close(ax.figure)
 
@@ -425,3 +486,13 @@ def test_importing_the_module_does_not_import_matplotlib():
     code = "import sys, d2l_compat.lr_finder; print('matplotlib' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_plot_without_a_wall_shows_the_whole_curve():
+    res = drive(np.linspace(2.3, 1.0, 20), start_lr=1e-4, end_lr=1.0, num_steps=20)
+    assert res.stop_reason == "completed" and res.wall_lr is None
+    ax = res.plot()
+    low, high = ax.get_ylim()
+    assert low < res.losses.min() and res.smoothed.max() < high
+    assert not any(ln.get_label().startswith("wall:") for ln in ax.get_lines())
+    plt.close(ax.figure)

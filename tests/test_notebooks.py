@@ -34,9 +34,8 @@ def output_text(output: dict) -> str:
     return "".join(output.get("data", {}).get("text/plain", ""))
 
 
-# Chapters every framework must have; a chapter still being ported to some frameworks
-# is held to the same headings wherever it exists.
-COMPLETE_CHAPTERS = ("lenet", "lr_scheduler")
+# Chapters every framework must have.
+COMPLETE_CHAPTERS = ("lenet", "lr_scheduler", "warmup_cosine", "lr_finder")
 
 
 def test_complete_chapters_exist_in_every_framework():

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from d2l_compat import FRAMEWORKS
+from d2l_compat.lr_finder import LRFinderResult, suggest_steepest
 from d2l_compat.results import load_results
 from d2l_compat.schedules import (Constant, CosineScheduler, MultiFactorScheduler,
                                   SquareRootScheduler, schedule_from_config)
@@ -34,16 +35,16 @@ def collapsed_to_chance(run) -> bool:
     return abs(last["train_loss"] - math.log(10)) < 0.01 and abs(last["test_acc"] - 0.1) < 0.01
 
 
-def check_run(run, expected_lrs, may_collapse=False):
+def check_run(run, expected_lrs, may_collapse=False, min_test_acc=0.8):
     epochs = run["epochs"]
-    assert [e["epoch"] for e in epochs] == list(range(EPOCHS))
+    assert [e["epoch"] for e in epochs] == list(range(len(expected_lrs)))
     for e in epochs:
         for key in ("train_loss", "train_acc", "test_acc", "lr", "examples_per_sec"):
             assert e[key] is not None and math.isfinite(e[key]), (key, e)
         assert 0 <= e["train_acc"] <= 1 and 0 <= e["test_acc"] <= 1
     np.testing.assert_allclose([e["lr"] for e in epochs], expected_lrs, rtol=1e-6)
     # trained, not merely run; lr 0.5 may collapse (it did in TF and MXNet, see the chapter)
-    assert epochs[-1]["test_acc"] > 0.8 or (may_collapse and collapsed_to_chance(run))
+    assert epochs[-1]["test_acc"] > min_test_acc or (may_collapse and collapsed_to_chance(run))
 
 
 @pytest.mark.parametrize("framework", FRAMEWORKS)
@@ -62,3 +63,33 @@ def test_lr_scheduler_runs(framework):
 def test_lenet_baseline(framework):
     data = committed(framework, "lenet")
     check_run(data["runs"]["baseline"], [0.3] * EPOCHS)
+
+
+@pytest.mark.parametrize("framework", FRAMEWORKS)
+def test_lr_finder_runs(framework):
+    runs = committed(framework, "lr_finder")["runs"]
+    assert set(runs) == {"too_small", "suggested", "too_large", "suggested_cosine"}
+    finder = LRFinderResult.from_dict(runs["suggested"]["finder"])
+    # The recorded suggestion is what the current default rule makes of the recorded curve,
+    # taken before the wall.
+    suggested = finder.suggestion
+    assert suggested == suggest_steepest(finder.lrs, finder.smoothed, finder.skip_start,
+                                         finder.skip_end)
+    assert finder.wall_lr is None or suggested < finder.wall_lr
+    epochs = 5
+    check_run(runs["too_small"], [0.001] * epochs, min_test_acc=0.2)  # trains, slowly
+    check_run(runs["suggested"], [suggested] * epochs)
+    check_run(runs["suggested_cosine"],
+              CosineScheduler(epochs, base_lr=suggested, final_lr=suggested / 100)(np.arange(epochs)))
+    # The chapter's target, 0.85 after 5 epochs, holds for the run that decays from the
+    # suggestion. At a constant lr the last epoch moves by a point or two (D2L's lr 0.3
+    # gives 0.83-0.86 at epoch 5 in results/*/lenet.json), so there the check keeps that
+    # margin on the last epoch and asks for the target on the best one.
+    final = {name: run["epochs"][-1]["test_acc"] for name, run in runs.items()}
+    assert final["suggested_cosine"] >= 0.85
+    assert final["suggested"] >= 0.83
+    assert max(e["test_acc"] for e in runs["suggested"]["epochs"]) >= 0.85
+    # The ranking the finder's curve predicts.
+    assert final["too_small"] < final["suggested"]
+    too_large = runs["too_large"]
+    assert len(too_large["epochs"]) < epochs or collapsed_to_chance(too_large)
