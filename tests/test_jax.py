@@ -13,7 +13,8 @@ import jax.numpy as jnp  # noqa: E402
 
 from d2l_compat import jax as d2l  # noqa: E402
 from d2l_compat.schedules import schedule_to_config  # noqa: E402
-from room_checks import (TIMING_FIELDS, assert_suggestions_usable,
+from room_checks import (TIMING_FIELDS, assert_find_lr_stops_when_the_loss_explodes,
+                         assert_linear_sweep, assert_suggestions_usable,
                          find_lr_twice_over_two_epochs)
 
 QUIET = dict(animator=False, verbose=False)
@@ -485,12 +486,8 @@ def test_find_lr_cycles_the_data_is_repeatable_and_stops_on_explosion(data):
     train_iter = data[0]
     first = find_lr_twice_over_two_epochs(d2l, train_iter)
     assert first.losses[0] == pytest.approx(math.log(10), rel=0.05)  # untrained net
-    linear = d2l.find_lr(d2l.lenet(), train_iter, start_lr=0.01, end_lr=0.1, num_steps=6,
-                         mode="linear")
-    np.testing.assert_allclose(linear.lrs, np.linspace(0.01, 0.1, 6), rtol=1e-6)
-    exploded = d2l.find_lr(d2l.lenet(), train_iter, start_lr=1.0, end_lr=1e4, num_steps=40)
-    assert exploded.stop_reason in ("diverged", "nan") and exploded.stopped_early
-    assert len(exploded.lrs) < 40
+    assert_linear_sweep(d2l, train_iter, rtol=1e-6)
+    assert_find_lr_stops_when_the_loss_explodes(d2l, train_iter, num_steps=40)
     with pytest.raises(ValueError, match="num_steps"):
         d2l.find_lr(d2l.lenet(), train_iter, num_steps=1)
 

@@ -1,5 +1,6 @@
 """The MXNet (Gluon) room on real Fashion-MNIST smoke data (D2L_MODE=smoke, conftest)."""
 
+import functools
 import json
 import math
 
@@ -15,8 +16,11 @@ from mxnet import gluon  # noqa: E402
 from d2l_compat import mxnet as d2l  # noqa: E402
 from d2l_compat.schedules import (CosineScheduler, MultiFactorScheduler,  # noqa: E402
                                   WarmupCosineDecay, schedule_to_config)
-from room_checks import (  # noqa: E402
-    assert_default_sweep, find_lr_twice_over_two_epochs, without_timings)
+from room_checks import (assert_default_sweep,  # noqa: E402
+                         assert_find_lr_leaves_training_unchanged,
+                         assert_find_lr_stops_when_the_loss_explodes, assert_linear_sweep,
+                         assert_lr_hook_matches_the_update_schedule,
+                         find_lr_twice_over_two_epochs, train_quietly, without_timings)
 
 BATCH = 256
 
@@ -26,10 +30,7 @@ def data():
     return d2l.load_data_fashion_mnist(BATCH)
 
 
-def run(data, num_epochs, scheduler=None, lr=0.3, **kwargs):
-    train_iter, test_iter = data
-    return d2l.train(d2l.lenet(), train_iter, test_iter, num_epochs, lr, scheduler,
-                     animator=False, verbose=False, **kwargs)
+run = functools.partial(train_quietly, d2l)
 
 
 # ----------------------------------------------------------------------- model, data
@@ -242,27 +243,7 @@ def test_save_and_restore_resumes_mid_schedule(data, tmp_path):
 
 # ------------------------------------------- issue 5: two styles, momentum, resuming
 def test_lr_hook_and_optimizer_schedule_give_identical_runs(data):
-    steps = len(data[0])
-    schedule = WarmupCosineDecay(total_steps=2 * steps, warmup_steps=3, hold=2,
-                                 start_lr=0.0, target_lr=0.3, final_lr=0.01)
-    seen = []
-
-    def hook(step):
-        seen.append(step)
-        return schedule(step)
-
-    by_hook = run(data, 2, lr_hook=hook)
-    by_object = run(data, 2, schedule, schedule_unit="update")
-    assert seen == list(range(2 * steps))  # called once before every update
-    assert by_hook.schedule_unit == by_object.schedule_unit == "update"
-    assert by_hook.step_lrs == by_object.step_lrs
-    for step, lr in by_hook.step_lrs:
-        assert lr == pytest.approx(schedule(step), rel=1e-12), step
-    assert by_hook.lr == by_object.lr
-    # the same lr reaches every update, so the runs are the same run
-    assert without_timings(by_hook)["epochs"] == without_timings(by_object)["epochs"]
-    # a d2l_compat schedule as the hook is recorded like the scheduler
-    assert run(data, 1, lr_hook=schedule).schedule == schedule_to_config(schedule)
+    assert_lr_hook_matches_the_update_schedule(run, data)
 
 
 def test_lr_hook_sets_every_update_through_the_trainer(data):
@@ -353,16 +334,13 @@ def params_of(net):
 
 
 def test_find_lr_sweeps_reads_back_and_restores_the_net(data):
-    import time
-
-
     net = d2l.lenet()
     d2l.train(net, *data, 1, 0.1, animator=False, verbose=False)  # not a fresh net
     before = params_of(net)
     grads_before = [p.grad().asnumpy().copy() for p in net.collect_params().values()]
-    start = time.perf_counter()
+    timer = d2l.Timer()
     result = d2l.find_lr(net, data[0])
-    seconds = time.perf_counter() - start
+    seconds = timer.stop()
     print(f"\nfind_lr: {len(result.lrs)} steps on smoke data in {seconds:.2f} s "
           f"({result.stop_reason}, suggestion {result.suggestion})")
     after = params_of(net)
@@ -375,22 +353,13 @@ def test_find_lr_sweeps_reads_back_and_restores_the_net(data):
 
 
 def test_find_lr_cycles_the_data_and_is_repeatable(data):
-    train_iter = data[0]
-    first = find_lr_twice_over_two_epochs(d2l, train_iter)
-    linear = d2l.find_lr(d2l.lenet(), train_iter, start_lr=0.01, end_lr=0.1, num_steps=6,
-                         mode="linear")
-    np.testing.assert_allclose(linear.lrs, np.linspace(0.01, 0.1, 6), rtol=1e-12)
+    find_lr_twice_over_two_epochs(d2l, data[0])
+    assert_linear_sweep(d2l, data[0], rtol=1e-12)
 
 
 def test_find_lr_then_train_is_the_same_as_train(data):
-    reference = run(data, 1)
-    net = d2l.lenet()
-    d2l.find_lr(net, data[0], num_steps=20)
-    after = d2l.train(net, *data, 1, 0.3, animator=False, verbose=False)
-    assert without_timings(after)["epochs"] == without_timings(reference)["epochs"]
+    assert_find_lr_leaves_training_unchanged(run, d2l, data)
 
 
 def test_find_lr_stops_when_the_loss_explodes(data):
-    result = d2l.find_lr(d2l.lenet(), data[0], start_lr=1.0, end_lr=1e4, num_steps=60)
-    assert result.stop_reason in ("diverged", "nan") and result.stopped_early
-    assert len(result.lrs) < 60
+    assert_find_lr_stops_when_the_loss_explodes(d2l, data[0], num_steps=60)

@@ -1,7 +1,7 @@
 """The PyTorch room on real Fashion-MNIST smoke data (D2L_MODE=smoke, conftest)."""
 
 import doctest
-import json
+import functools
 import math
 import subprocess
 import sys
@@ -16,24 +16,17 @@ from torch.optim import lr_scheduler  # noqa: E402
 
 from d2l_compat import results  # noqa: E402
 from d2l_compat import torch as d2l  # noqa: E402
-from d2l_compat.schedules import (Constant, CosineScheduler, FactorScheduler,  # noqa: E402
+from d2l_compat.schedules import (Constant, CosineScheduler,  # noqa: E402
                                   MultiFactorScheduler, PolyScheduler, SquareRootScheduler,
                                   WarmupCosineDecay, join_schedules, schedule_to_config)
-from room_checks import (
-    assert_default_sweep, find_lr_twice_over_two_epochs, without_timings)
+from room_checks import (SCHEDULES, assert_default_sweep,  # noqa: E402
+                         assert_find_lr_leaves_training_unchanged,
+                         assert_find_lr_stops_when_the_loss_explodes, assert_linear_sweep,
+                         assert_lr_hook_matches_the_update_schedule,
+                         assert_train_rejects_bad_arguments, find_lr_twice_over_two_epochs,
+                         train_quietly, without_timings)
 
 BATCH = 256
-SCHEDULES = [
-    Constant(0.3),
-    SquareRootScheduler(0.1),
-    FactorScheduler(0.9, stop_factor_lr=1e-2, base_lr=2.0),
-    MultiFactorScheduler([15, 30], factor=0.5, base_lr=0.5),
-    CosineScheduler(20, base_lr=0.3, final_lr=0.01),
-    CosineScheduler(20, warmup_steps=5, base_lr=0.3, final_lr=0.01),
-    PolyScheduler(25, base_lr=0.2, pwr=2, final_lr=0.001, warmup_steps=3),
-    WarmupCosineDecay(30, 4, hold=3, start_lr=0.01, target_lr=0.2, final_lr=0.001),
-    join_schedules([Constant(0.1), CosineScheduler(10, 0.3, 0.01)], [5]),
-]
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -55,10 +48,7 @@ def data():
     return d2l.load_data_fashion_mnist(BATCH)
 
 
-def run(data, num_epochs, scheduler=None, lr=0.3, net=None, **kwargs):
-    train_iter, test_iter = data
-    return d2l.train(net or d2l.lenet(), train_iter, test_iter, num_epochs, lr, scheduler,
-                     animator=False, verbose=False, **kwargs)
+run = functools.partial(train_quietly, d2l)
 
 
 @pytest.fixture(scope="module")
@@ -234,12 +224,7 @@ def test_a_repeated_smoke_run_is_identical(data, two_epochs):
 
 
 def test_train_rejects_a_bad_schedule_unit_and_scheduler(data):
-    with pytest.raises(ValueError, match="schedule_unit.*'batch'"):
-        run(data, 1, Constant(0.1), schedule_unit="batch")
-    with pytest.raises(TypeError, match="scheduler"):
-        run(data, 1, lambda t: 0.1)
-    with pytest.raises(ValueError, match="num_epochs"):
-        run(data, 0)
+    assert_train_rejects_bad_arguments(run, data)
 
 
 def test_train_with_a_native_scheduler_records_what_the_optimizer_used(data):
@@ -446,27 +431,7 @@ def test_train_start_epoch_with_a_schedule_starts_at_its_step(data):
 
 # ------------------------------------------------- issue 5: lr_hook, momentum, resuming
 def test_lr_hook_and_optimizer_schedule_give_identical_runs(data):
-    steps = len(data[0])
-    schedule = WarmupCosineDecay(total_steps=2 * steps, warmup_steps=3, hold=2,
-                                 start_lr=0.0, target_lr=0.3, final_lr=0.01)
-    seen = []
-
-    def hook(step):
-        seen.append(step)
-        return schedule(step)
-
-    by_hook = run(data, 2, lr_hook=hook)
-    by_object = run(data, 2, schedule, schedule_unit="update")
-    assert seen == list(range(2 * steps))  # called once before every update
-    assert by_hook.schedule_unit == by_object.schedule_unit == "update"
-    assert by_hook.step_lrs == by_object.step_lrs
-    for step, lr in by_hook.step_lrs:
-        assert lr == pytest.approx(schedule(step), rel=1e-12), step
-    assert by_hook.lr == by_object.lr
-    # the same lr reaches every update, so the runs are the same run
-    assert without_timings(by_hook)["epochs"] == without_timings(by_object)["epochs"]
-    # a d2l_compat schedule as the hook is recorded like the scheduler
-    assert run(data, 1, lr_hook=schedule).schedule == schedule_to_config(schedule)
+    assert_lr_hook_matches_the_update_schedule(run, data)
 
 
 def test_lr_hook_sets_every_param_group_before_every_update(data):
@@ -560,17 +525,14 @@ def test_warmup_cosine_decay_natively_with_sequentiallr():
 
 # ---------------------------------------------------------------- issue 6: find_lr
 def test_find_lr_sweeps_reads_back_and_restores_the_net(data):
-    import time
-
-
     net = d2l.lenet()
     run(data, 1, lr=0.1, net=net)  # not a fresh net: it has gradients too
     net.eval()
     before = {k: v.clone() for k, v in net.state_dict().items()}
     grads_before = [p.grad.clone() for p in net.parameters()]
-    start = time.perf_counter()
+    timer = d2l.Timer()
     result = d2l.find_lr(net, data[0])
-    seconds = time.perf_counter() - start
+    seconds = timer.stop()
     print(f"\nfind_lr: {len(result.lrs)} steps on smoke data in {seconds:.2f} s "
           f"({result.stop_reason}, suggestion {result.suggestion})")
     after = net.state_dict()
@@ -584,22 +546,13 @@ def test_find_lr_sweeps_reads_back_and_restores_the_net(data):
 
 
 def test_find_lr_cycles_the_data_and_is_repeatable(data):
-    train_iter = data[0]
-    first = find_lr_twice_over_two_epochs(d2l, train_iter)
-    linear = d2l.find_lr(d2l.lenet(), train_iter, start_lr=0.01, end_lr=0.1, num_steps=6,
-                         mode="linear")
-    np.testing.assert_allclose(linear.lrs, np.linspace(0.01, 0.1, 6), rtol=1e-12)
+    find_lr_twice_over_two_epochs(d2l, data[0])
+    assert_linear_sweep(d2l, data[0], rtol=1e-12)
 
 
 def test_find_lr_then_train_is_the_same_as_train(data):
-    reference = run(data, 1)
-    net = d2l.lenet()
-    d2l.find_lr(net, data[0], num_steps=20)
-    after = run(data, 1, net=net)
-    assert without_timings(after)["epochs"] == without_timings(reference)["epochs"]
+    assert_find_lr_leaves_training_unchanged(run, d2l, data)
 
 
 def test_find_lr_stops_when_the_loss_explodes(data):
-    result = d2l.find_lr(d2l.lenet(), data[0], start_lr=1.0, end_lr=1e4, num_steps=60)
-    assert result.stop_reason in ("diverged", "nan") and result.stopped_early
-    assert len(result.lrs) < 60
+    assert_find_lr_stops_when_the_loss_explodes(d2l, data[0], num_steps=60)
