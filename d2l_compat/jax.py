@@ -602,15 +602,16 @@ def find_lr(net: Model, train_iter, start_lr: float = 1e-7, end_lr: float = 10.0
     device = try_gpu()
     params = _copy(net.params)  # the step donates its input buffers: never the net's own
     state = jax.device_put((params, optimizer.init(params)), device)
-    for _, lr in sweep:
+
+    def update(lr):
+        nonlocal state
         X, y = next(batches)
         set_lr(state[1], lr)
         metrics = jax.device_put(jnp.zeros(2, jnp.float32), device)
         state, metrics, lr_applied = step_fn(state, metrics, X, y)
-        loss = float(metrics[0]) / int(y.shape[0])
-        if not sweep.record(loss, lr=float(lr_applied)):
-            break
-    return sweep.result()
+        return float(metrics[0]) / int(y.shape[0]), float(lr_applied)
+
+    return sweep.run(update)
 
 
 __all__ = [

@@ -19,7 +19,8 @@ framework room only has to set its optimizer's lr and return a loss:
   the wall found by :func:`find_wall` (the first sudden rise of the loss).
 
 Loop protocol for a framework room (snapshot the model and optimizer state
-first and restore it afterwards: the test wrecks the weights on purpose)::
+first and restore it afterwards: the test wrecks the weights on purpose);
+:meth:`LRRangeTest.run` is this loop for an ``update(lr) -> (loss, lr_applied)``::
 
     rt = LRRangeTest(start_lr=1e-7, end_lr=10.0, num_steps=100)
     for step, lr in rt:                 # stops by itself when a stop rule fires
@@ -598,6 +599,19 @@ class LRRangeTest:
             self.stop_reason = "completed"
         return not self.done
 
+    def run(self, update):
+        """Drive the whole test and return its :class:`LRFinderResult`.
+
+        ``update(lr)`` must train ONE minibatch at ``lr`` and return ``(loss,
+        lr_applied)``: the minibatch loss and the lr read back from the
+        optimizer (or ``None``), as :meth:`record` takes them.
+        """
+        for _, lr in self:
+            loss, lr_applied = update(lr)
+            if not self.record(loss, lr=lr_applied):
+                break
+        return self.result()
+
     def result(self):
         """The :class:`LRFinderResult` of what was recorded so far."""
         reason = self.stop_reason or "interrupted"
@@ -619,8 +633,4 @@ def run_range_test(train_step, **kwargs):
     >>> res.stop_reason, res.suggestions["minimum_div_10"]
     ('completed', 0.001)
     """
-    rt = LRRangeTest(**kwargs)
-    for _, lr in rt:
-        if not rt.record(train_step(lr)):
-            break
-    return rt.result()
+    return LRRangeTest(**kwargs).run(lambda lr: (train_step(lr), None))

@@ -281,17 +281,19 @@ def find_lr(net: gluon.Block, train_iter, start_lr: float = 1e-7, end_lr: float 
         net.hybridize(static_alloc=True, static_shape=True)
     trainer = gluon.Trainer(net.collect_params(), "sgd", {"learning_rate": start_lr})
     loss = gluon.loss.SoftmaxCrossEntropyLoss()
+
+    def update(lr):
+        X, y = next(batches)
+        X, y = X.as_in_context(device), y.as_in_context(device)
+        trainer.set_learning_rate(lr)
+        with autograd.record():
+            batch_loss = loss(net(X), y)
+        batch_loss.backward()
+        trainer.step(X.shape[0])
+        return batch_loss.mean().asscalar(), trainer.learning_rate
+
     try:
-        for _, lr in sweep:
-            X, y = next(batches)
-            X, y = X.as_in_context(device), y.as_in_context(device)
-            trainer.set_learning_rate(lr)
-            with autograd.record():
-                batch_loss = loss(net(X), y)
-            batch_loss.backward()
-            trainer.step(X.shape[0])
-            if not sweep.record(batch_loss.mean().asscalar(), lr=trainer.learning_rate):
-                break
+        return sweep.run(update)
     finally:
         for param, data, grads, owner in saved:
             for target, value in zip(param.list_data(), data):
@@ -301,4 +303,3 @@ def find_lr(net: gluon.Block, train_iter, start_lr: float = 1e-7, end_lr: float 
             if hasattr(param, "_set_trainer"):
                 param._set_trainer(owner)
         mx.nd.waitall()
-    return sweep.result()

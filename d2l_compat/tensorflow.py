@@ -599,14 +599,14 @@ def find_lr(net, train_iter, start_lr: float = 1e-7, end_lr: float = 10.0,
         optimizer.build(net.trainable_variables)
         step_fn = _train_step_fn(net, optimizer)
         batches = _data.cycle_batches(train_iter)
-        for _, lr in range_test:
+
+        def update(lr):
             optimizer.learning_rate.assign(lr)
             X, y = next(batches)
             loss_sum, _ = step_fn(*_as_batch(X, y))
-            loss = float(loss_sum) / int(y.shape[0])
-            if not range_test.record(loss, lr=float(optimizer.learning_rate)):
-                break
+            return float(loss_sum) / int(y.shape[0]), float(optimizer.learning_rate)
+
+        return range_test.run(update)
     finally:
         for variable, value in zip(net.variables, snapshot):
             variable.assign(value)
-    return range_test.result()

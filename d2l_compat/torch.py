@@ -290,22 +290,23 @@ def find_lr(net: nn.Module, train_iter, start_lr: float = 1e-7, end_lr: float = 
     optimizer = torch.optim.SGD(params, lr=start_lr)
     loss = nn.CrossEntropyLoss()
     batches = _data.cycle_batches(train_iter)
+
+    def update(lr):
+        X, y = next(batches)
+        X, y = X.to(device), y.to(device)
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+        optimizer.zero_grad(set_to_none=True)
+        batch_loss = loss(net(X), y)
+        batch_loss.backward()
+        optimizer.step()
+        return float(batch_loss.detach()), optimizer.param_groups[0]["lr"]
+
     try:
         net.train()
-        for _, lr in sweep:
-            X, y = next(batches)
-            X, y = X.to(device), y.to(device)
-            for group in optimizer.param_groups:
-                group["lr"] = lr
-            optimizer.zero_grad(set_to_none=True)
-            batch_loss = loss(net(X), y)
-            batch_loss.backward()
-            optimizer.step()
-            if not sweep.record(float(batch_loss.detach()), lr=optimizer.param_groups[0]["lr"]):
-                break
+        return sweep.run(update)
     finally:
         net.load_state_dict(state)
         for p, g in zip(params, grads):
             p.grad = g
         net.train(was_training)
-    return sweep.result()

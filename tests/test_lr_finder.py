@@ -496,3 +496,20 @@ def test_plot_without_a_wall_shows_the_whole_curve():
     assert low < res.losses.min() and res.smoothed.max() < high
     assert not any(ln.get_label().startswith("wall:") for ln in ax.get_lines())
     plt.close(ax.figure)
+
+
+def test_run_drives_one_update_per_lr_and_keeps_the_read_back_lr():
+    applied = []
+
+    def update(lr):
+        applied.append(lr)
+        return 2.0 - 0.01 * len(applied), lr * (1 + 1e-5)   # read back in float32-ish precision
+
+    res = LRRangeTest(start_lr=1e-3, end_lr=1.0, num_steps=10).run(update)
+    assert res.stop_reason == "completed"
+    np.testing.assert_array_equal(applied, lr_sweep(1e-3, 1.0, 10))
+    np.testing.assert_array_equal(res.lrs, np.array(applied) * (1 + 1e-5))
+    with pytest.raises(ValueError, match="set the optimizer lr before the update"):
+        LRRangeTest(num_steps=10).run(lambda lr: (1.0, 2 * lr))
+    stopped = LRRangeTest(num_steps=10).run(lambda lr: (float("nan"), None))
+    assert stopped.stop_reason == "nan" and len(stopped.lrs) == 0
