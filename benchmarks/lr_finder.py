@@ -9,13 +9,12 @@ test accuracy >= 0.85 after 5 epochs. Each framework runs in its own process.
 """
 
 import argparse
-import importlib.util
 import json
 import os
-import subprocess
-import sys
 
-ROOMS = {"pytorch": "torch", "tensorflow": "tensorflow", "mxnet": "mxnet", "jax": "jax"}
+from rooms import run_in_room
+
+from d2l_compat import FRAMEWORKS
 
 CHILD = """
 import json
@@ -37,21 +36,15 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--epochs", type=int, default=5)
-    parser.add_argument("--frameworks", nargs="+", choices=list(ROOMS), default=list(ROOMS))
+    parser.add_argument("--frameworks", nargs="+", choices=FRAMEWORKS, default=FRAMEWORKS)
     args = parser.parse_args()
-    env = dict(os.environ, D2L_MODE="full", TF_CPP_MIN_LOG_LEVEL="2")
     print(f"LR range test, LeNet, Fashion-MNIST 60,000 images, batch 256, {os.cpu_count()} CPUs;"
           f" training {args.epochs} epochs with the suggestion")
     print(f"{'framework':<12}{'seed':>5}{'sweep s':>9}{'stopped':>11}{'wall lr':>9}"
           f"{'suggested':>11}{'final acc':>11}{'best acc':>10}")
     for framework in args.frameworks:
-        if importlib.util.find_spec(ROOMS[framework]) is None:
-            print(f"{framework:<12}  not installed")
-            continue
-        code = CHILD.format(room=ROOMS[framework], seeds=args.seeds, epochs=args.epochs)
-        done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
-                              text=True)
-        for line in done.stdout.splitlines():
+        lines, problem = run_in_room(framework, CHILD, seeds=args.seeds, epochs=args.epochs)
+        for line in lines:
             if not line.startswith("{"):
                 continue
             row = json.loads(line)
@@ -59,8 +52,8 @@ def main() -> int:
             print(f"{framework:<12}{row['seed']:>5}{row['seconds']:>9.1f}{row['stop']:>11}"
                   f"{wall:>9}{row['lr']:>11.3g}{row['test_acc'][-1]:>11.3f}"
                   f"{max(row['test_acc']):>10.3f}")
-        if done.returncode != 0:
-            print(f"{framework:<12}  failed: {done.stderr.strip().splitlines()[-1:]}")
+        if problem:
+            print(f"{framework:<12}  {problem}")
     return 0
 
 

@@ -8,13 +8,12 @@ examples/sec over the epochs after the first (which includes compilation).
 """
 
 import argparse
-import importlib.util
 import json
 import os
-import subprocess
-import sys
 
-ROOMS = {"pytorch": "torch", "tensorflow": "tensorflow", "mxnet": "mxnet", "jax": "jax"}
+from rooms import run_in_room
+
+from d2l_compat import FRAMEWORKS
 
 CHILD = """
 import json, statistics, sys
@@ -31,22 +30,16 @@ print(json.dumps({{"rates": rates, "warm": statistics.median(rates[1:] or rates)
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=int, default=3)
-    parser.add_argument("--frameworks", nargs="+", choices=list(ROOMS), default=list(ROOMS))
+    parser.add_argument("--frameworks", nargs="+", choices=FRAMEWORKS, default=FRAMEWORKS)
     args = parser.parse_args()
-    env = dict(os.environ, D2L_MODE="full", TF_CPP_MIN_LOG_LEVEL="2")
     print(f"LeNet, Fashion-MNIST 60,000 images, batch 256, {os.cpu_count()} CPUs")
     print(f"{'framework':<12}{'examples/sec':>14}{'first epoch':>14}  device")
     for framework in args.frameworks:
-        if importlib.util.find_spec(ROOMS[framework]) is None:
-            print(f"{framework:<12}{'not installed':>14}")
+        lines, problem = run_in_room(framework, CHILD, epochs=args.epochs)
+        if problem:
+            print(f"{framework:<12}  {problem}")
             continue
-        code = CHILD.format(room=ROOMS[framework], epochs=args.epochs)
-        done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
-                              text=True)
-        if done.returncode != 0:
-            print(f"{framework:<12}{'failed':>14}  {done.stderr.strip().splitlines()[-1:]}")
-            continue
-        result = json.loads(done.stdout.strip().splitlines()[-1])
+        result = json.loads(lines[-1])
         print(f"{framework:<12}{result['warm']:>14,.0f}{result['rates'][0]:>14,.0f}  "
               f"{result['device']}")
     return 0

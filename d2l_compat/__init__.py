@@ -10,3 +10,5 @@ Importing this package imports no deep-learning framework.
 __version__ = "0.1.0"
 
 FRAMEWORKS = ("pytorch", "tensorflow", "mxnet", "jax")
+ROOMS = {"pytorch": "torch", "tensorflow": "tensorflow", "mxnet": "mxnet", "jax": "jax"}
+"""Framework name -> its room, ``d2l_compat.<room>`` (and the package it imports)."""

@@ -472,14 +472,15 @@ class LRFinderResult:
             tag = " (suggested)" if name == DEFAULT_RULE else ""
             ax.plot([lr], [y], linestyle="none", marker=markers[k % len(markers)],
                     markersize=8, color=f"C{k + 1}", label=f"{name}: {lr:.2e}{tag}")
-        if self.wall_lr is not None:
-            ax.axvline(self.wall_lr, color="gray", linestyle=":", label=f"wall: {self.wall_lr:.2e}")
+        wall = self.wall_lr
+        if wall is not None:
+            ax.axvline(wall, color="gray", linestyle=":", label=f"wall: {wall:.2e}")
         # Zoom on the curve before the wall, with room above for the rise at the wall.
-        seen = lrs < self.wall_lr if self.wall_lr is not None else slice(None)
+        seen = lrs < wall if wall is not None and lrs[0] < wall else slice(None)
         lo = min(smooth[seen].min(), raw[seen].min()) if show_raw else smooth[seen].min()
         hi = smooth[seen].max()
         span = hi - lo if hi > lo else 0.05 * abs(hi) + 1e-12
-        ax.set_ylim(lo - 0.05 * span, hi + (0.05 if self.wall_lr is None else 0.5) * span)
+        ax.set_ylim(lo - 0.05 * span, hi + (0.05 if wall is None else 0.5) * span)
         ax.legend(loc="best")
         return ax
 

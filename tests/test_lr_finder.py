@@ -513,3 +513,14 @@ def test_run_drives_one_update_per_lr_and_keeps_the_read_back_lr():
         LRRangeTest(num_steps=10).run(lambda lr: (1.0, 2 * lr))
     stopped = LRRangeTest(num_steps=10).run(lambda lr: (float("nan"), None))
     assert stopped.stop_reason == "nan" and len(stopped.lrs) == 0
+
+
+def test_plot_of_only_the_part_past_the_wall():
+    lrs, losses, wall_lr = broken_network_curve()
+    res = drive(losses)
+    ax = res.plot(skip_start=int(np.searchsorted(res.lrs, wall_lr)) + 1)
+    (smooth,) = [ln for ln in ax.get_lines() if ln.get_label() == "smoothed loss"]
+    assert smooth.get_xdata()[0] > wall_lr                # nothing before the wall is drawn
+    low, high = ax.get_ylim()                               # so the range is the whole curve
+    assert low < smooth.get_ydata().min() and smooth.get_ydata().max() < high
+    plt.close(ax.figure)

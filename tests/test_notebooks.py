@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from d2l_compat import FRAMEWORKS, ROOMS
+
 ROOT = Path(__file__).resolve().parents[1]
-FRAMEWORKS = ("pytorch", "tensorflow", "mxnet", "jax")
-ROOMS = {"pytorch": "torch", "tensorflow": "tensorflow", "mxnet": "mxnet", "jax": "jax"}
 NOTEBOOKS = sorted((ROOT / "chapters").glob("*/*.ipynb"))
 CHAPTERS = sorted({nb.stem for nb in NOTEBOOKS})
 CHECK = "# NBVAL_CHECK_OUTPUT"
