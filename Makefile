@@ -35,8 +35,10 @@ smoke: $(BIN)/python
 	$(BIN)/pytest -n 2 --dist loadfile --nbval-lax --nbval-current-env chapters
 
 # Re-run every chapter in full mode (minutes per framework), in place, then the table.
+# Each chapter rewrites its results file from scratch, so a renamed run does not linger.
 reproduce: $(BIN)/python
 	for nb in $(CHAPTER_NOTEBOOKS); do \
+	  json=$${nb#chapters/}; rm -f results/$${json%.ipynb}.json; \
 	  D2L_MODE=full $(BIN)/jupyter nbconvert --to notebook --execute --inplace \
 	    --ExecutePreprocessor.timeout=7200 --ExecutePreprocessor.kernel_name=$(KERNEL) $$nb || exit 1; \
 	done

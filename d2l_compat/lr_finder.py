@@ -16,7 +16,8 @@ framework room only has to set its optimizer's lr and return a loss:
   and a JSON-ready summary;
 * ``suggest_steepest``, ``suggest_minimum_div_10``, ``suggest_valley`` -- the
   suggestion rules, usable on plain arrays; all three read the curve only up to
-  the wall found by :func:`find_wall` (the first sudden rise of the loss).
+  the wall found by :func:`find_wall` (the first sudden rise of the loss);
+* :func:`warmup_cosine_from` -- the schedule that trains from a suggestion.
 
 Loop protocol for a framework room (snapshot the model and optimizer state
 first and restore it afterwards: the test wrecks the weights on purpose);
@@ -57,6 +58,7 @@ __all__ = [
     "suggest_minimum_div_10",
     "suggest_steepest",
     "suggest_valley",
+    "warmup_cosine_from",
 ]
 
 MODES = ("exponential", "linear")
@@ -635,3 +637,38 @@ def run_range_test(train_step, **kwargs):
     ('completed', 0.001)
     """
     return LRRangeTest(**kwargs).run(lambda lr: (train_step(lr), None))
+
+
+# --------------------------------------------------------------------------- pairing
+
+def warmup_cosine_from(peak_lr, num_epochs, steps_per_epoch, warmup_epochs=1, final_div=100.0):
+    """The schedule that trains from a finder's suggestion: warm up to it, then decay.
+
+    Per-update :class:`~d2l_compat.schedules.WarmupCosineDecay` from 0 up to
+    ``peak_lr`` over the first ``warmup_epochs``, then a cosine down to
+    ``peak_lr / final_div`` at the end of epoch ``num_epochs`` (the shape of
+    Smith's one-cycle policy). The sweep only tells what a barely trained network
+    survives for a few updates; the warmup keeps a whole training from breaking
+    at the top of that range, and the decay ends it at a small, quiet lr.
+    Train with ``schedule_unit="update"``.
+
+    >>> warmup_cosine_from(0.2, num_epochs=5, steps_per_epoch=235)
+    WarmupCosineDecay(total_steps=1175, warmup_steps=235, hold=0, start_lr=0.0, target_lr=0.2, final_lr=0.002)
+    """
+    from d2l_compat.schedules import WarmupCosineDecay
+
+    peak_lr = _check_real("peak_lr", peak_lr)
+    if peak_lr <= 0:
+        raise ValueError(f"peak_lr must be > 0, got {peak_lr!r}")
+    num_epochs = _check_int("num_epochs", num_epochs, 1)
+    steps_per_epoch = _check_int("steps_per_epoch", steps_per_epoch, 1)
+    warmup_epochs = _check_int("warmup_epochs", warmup_epochs, 0)
+    if warmup_epochs >= num_epochs:
+        raise ValueError(f"warmup_epochs must be < num_epochs ({num_epochs}), "
+                         f"got {warmup_epochs!r}")
+    final_div = _check_real("final_div", final_div)
+    if final_div < 1:
+        raise ValueError(f"final_div must be >= 1, got {final_div!r}")
+    return WarmupCosineDecay(total_steps=num_epochs * steps_per_epoch,
+                             warmup_steps=warmup_epochs * steps_per_epoch, hold=0,
+                             start_lr=0.0, target_lr=peak_lr, final_lr=peak_lr / final_div)

@@ -26,6 +26,7 @@ from d2l_compat.lr_finder import (  # noqa: E402
     suggest_minimum_div_10,
     suggest_steepest,
     suggest_valley,
+    warmup_cosine_from,
 )
 
 RULES = ("steepest", "minimum_div_10", "valley")
@@ -524,3 +525,28 @@ def test_plot_of_only_the_part_past_the_wall():
     low, high = ax.get_ylim()                               # so the range is the whole curve
     assert low < smooth.get_ydata().min() and smooth.get_ydata().max() < high
     plt.close(ax.figure)
+
+
+def test_warmup_cosine_from_warms_up_to_the_peak_and_decays_to_a_hundredth():
+    schedule = warmup_cosine_from(0.2, num_epochs=5, steps_per_epoch=10)
+    steps = np.arange(51)
+    lrs = schedule(steps)
+    np.testing.assert_allclose(lrs[:11], 0.2 * np.arange(11) / 10, atol=1e-12)  # warmup
+    assert lrs.argmax() == 10 and lrs.max() == pytest.approx(0.2)
+    assert np.all(np.diff(lrs[10:]) < 0)  # the cosine only goes down
+    assert lrs[30] == pytest.approx(0.002 + 0.198 / 2)  # halfway through the cosine
+    assert lrs[50] == pytest.approx(0.002) and schedule(80) == pytest.approx(0.002)
+    no_warmup = warmup_cosine_from(0.2, 5, 10, warmup_epochs=0, final_div=1)
+    np.testing.assert_allclose(no_warmup(steps), 0.2)
+
+
+@pytest.mark.parametrize("kwargs, name", [
+    (dict(peak_lr=0.0), "peak_lr"), (dict(peak_lr=float("nan")), "peak_lr"),
+    (dict(num_epochs=0), "num_epochs"), (dict(num_epochs=2.5), "num_epochs"),
+    (dict(steps_per_epoch=0), "steps_per_epoch"), (dict(warmup_epochs=-1), "warmup_epochs"),
+    (dict(warmup_epochs=5), "warmup_epochs"), (dict(final_div=0.5), "final_div"),
+])
+def test_warmup_cosine_from_rejects_bad_parameters(kwargs, name):
+    args = {**dict(peak_lr=0.2, num_epochs=5, steps_per_epoch=10), **kwargs}
+    with pytest.raises(ValueError, match=name):
+        warmup_cosine_from(**args)
