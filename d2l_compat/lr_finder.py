@@ -42,6 +42,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from d2l_compat.schedules import WarmupCosineDecay
+
 __all__ = [
     "DEFAULT_RULE",
     "MIN_POINTS",
@@ -655,8 +657,6 @@ def warmup_cosine_from(peak_lr, num_epochs, steps_per_epoch, warmup_epochs=1, fi
     >>> warmup_cosine_from(0.2, num_epochs=5, steps_per_epoch=235)
     WarmupCosineDecay(total_steps=1175, warmup_steps=235, hold=0, start_lr=0.0, target_lr=0.2, final_lr=0.002)
     """
-    from d2l_compat.schedules import WarmupCosineDecay
-
     peak_lr = _check_real("peak_lr", peak_lr)
     if peak_lr <= 0:
         raise ValueError(f"peak_lr must be > 0, got {peak_lr!r}")
