@@ -10,7 +10,6 @@ of every epoch. Each framework runs in its own process.
 """
 
 import argparse
-import json
 
 from rooms import run_in_room
 
@@ -40,9 +39,8 @@ def main() -> int:
     print(f"LeNet, constant lr, {args.epochs} epochs; test accuracy per epoch")
     print(f"{'framework':<12}{'seed':>5}{'lr':>7}  per epoch")
     for framework in args.frameworks:
-        lines, problem = run_in_room(framework, CHILD, seeds=args.seeds, lrs=args.lrs,
-                                     epochs=args.epochs)
-        rows = [json.loads(line) for line in lines if line.startswith("{")]
+        rows, problem = run_in_room(framework, CHILD, seeds=args.seeds, lrs=args.lrs,
+                                    epochs=args.epochs)
         for row in rows:
             print(f"{framework:<12}{row['seed']:>5}{row['lr']:>7.3g}  "
                   + " ".join(f"{a:.3f}" for a in row["test_acc"]))

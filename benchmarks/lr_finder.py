@@ -11,7 +11,6 @@ Fashion-MNIST. Targets of the chapter: a sweep in <= 10 s and a test accuracy >=
 """
 
 import argparse
-import json
 import os
 
 from rooms import run_in_room
@@ -43,6 +42,8 @@ def main() -> int:
     parser.add_argument("--epochs", type=int, default=5)
     parser.add_argument("--frameworks", nargs="+", choices=FRAMEWORKS, default=FRAMEWORKS)
     args = parser.parse_args()
+    if args.epochs < 2:
+        parser.error("--epochs must be >= 2: the recipe warms up for one epoch, then decays")
     print(f"LR range test, LeNet, Fashion-MNIST 60,000 images, batch 256, {os.cpu_count()} CPUs;"
           f" training {args.epochs} epochs with the suggestion")
     print("test accuracy after the last epoch, at the constant suggestion (best epoch) and with"
@@ -50,11 +51,8 @@ def main() -> int:
     print(f"{'framework':<12}{'seed':>5}{'sweep s':>9}{'stopped':>11}{'wall lr':>9}"
           f"{'suggested':>11}{'constant':>10}{'(best)':>8}{'warmup+cos':>12}")
     for framework in args.frameworks:
-        lines, problem = run_in_room(framework, CHILD, seeds=args.seeds, epochs=args.epochs)
-        for line in lines:
-            if not line.startswith("{"):
-                continue
-            row = json.loads(line)
+        rows, problem = run_in_room(framework, CHILD, seeds=args.seeds, epochs=args.epochs)
+        for row in rows:
             wall = "none" if row["wall"] is None else f"{row['wall']:.3g}"
             constant, recipe = row["test_acc"]["constant"], row["test_acc"]["warmup_cosine"]
             print(f"{framework:<12}{row['seed']:>5}{row['seconds']:>9.1f}{row['stop']:>11}"

@@ -8,7 +8,6 @@ examples/sec over the epochs after the first (which includes compilation).
 """
 
 import argparse
-import json
 import os
 
 from rooms import run_in_room
@@ -35,11 +34,11 @@ def main() -> int:
     print(f"LeNet, Fashion-MNIST 60,000 images, batch 256, {os.cpu_count()} CPUs")
     print(f"{'framework':<12}{'examples/sec':>14}{'first epoch':>14}  device")
     for framework in args.frameworks:
-        lines, problem = run_in_room(framework, CHILD, epochs=args.epochs)
+        records, problem = run_in_room(framework, CHILD, epochs=args.epochs)
         if problem:
             print(f"{framework:<12}  {problem}")
             continue
-        result = json.loads(lines[-1])
+        result = records[-1]
         print(f"{framework:<12}{result['warm']:>14,.0f}{result['rates'][0]:>14,.0f}  "
               f"{result['device']}")
     return 0
