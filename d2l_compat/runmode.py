@@ -23,6 +23,20 @@ def run_mode() -> str:
     return mode
 
 
+def run_seed() -> int:
+    """The seed of this run: ``D2L_SEED`` (a non-negative integer), else ``DEFAULT_SEED``.
+
+    Chapters draw their weights and data order from it, so one notebook can be executed
+    for several seeds (the reproduction grid sets ``D2L_SEED`` for each execution).
+    """
+    raw = os.environ.get("D2L_SEED", "").strip()
+    if not raw:
+        return DEFAULT_SEED
+    if not raw.isdigit():
+        raise ValueError(f"D2L_SEED must be a non-negative integer, got {raw!r}")
+    return int(raw)
+
+
 class Timer:
     """Record multiple running times (D2L's Timer)."""
 

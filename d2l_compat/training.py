@@ -15,6 +15,14 @@ from dataclasses import asdict, dataclass, field
 from d2l_compat.plotting import Animator
 from d2l_compat.runmode import DEFAULT_SEED, Timer, run_mode
 
+# A network that predicts every class with probability 1/10 has cross-entropy ln 10 = 2.303.
+CHANCE_LOSS = math.log(10)
+# A run has *collapsed* when its training loss climbs back to within this fraction of
+# CHANCE_LOSS (0.95 * 2.303 = 2.19) after having been below that level: it learned, then
+# lost it. A run that never got below it did not train at all (a far too small or too
+# large lr); that is not a collapse.
+COLLAPSE_FRACTION = 0.95
+
 # Per-update lrs are read back from the optimizer every this many updates.
 LR_LOG_EVERY = 10
 SCHEDULE_UNITS = ("epoch", "update")
@@ -24,6 +32,27 @@ def check_schedule_unit(schedule_unit: str) -> None:
     """A schedule steps once per ``"epoch"`` or once per ``"update"``; nothing else."""
     if schedule_unit not in SCHEDULE_UNITS:
         raise ValueError(f"schedule_unit must be 'epoch' or 'update', got {schedule_unit!r}")
+
+
+def collapse_epoch(train_losses) -> int | None:
+    """The first epoch whose training loss returned to chance level, or None.
+
+    Chance level is ``COLLAPSE_FRACTION * CHANCE_LOSS``; the loss must have been below it
+    in an earlier epoch. A non-finite loss (NaN, inf) counts as at chance level.
+
+    >>> collapse_epoch([1.2, 0.6, 0.5, 2.31, 2.30])
+    3
+    >>> collapse_epoch([2.30, 2.28, 2.25]) is None   # never trained: not a collapse
+    True
+    """
+    level = COLLAPSE_FRACTION * CHANCE_LOSS
+    learned = False
+    for epoch, loss in enumerate(train_losses):
+        at_chance = not math.isfinite(loss) or loss >= level
+        if learned and at_chance:
+            return epoch
+        learned = learned or not at_chance
+    return None
 
 
 @dataclass
