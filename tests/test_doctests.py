@@ -5,7 +5,8 @@ import importlib
 
 import pytest
 
-CORE_MODULES = ["d2l_compat.schedules", "d2l_compat.lr_finder", "d2l_compat.data"]
+CORE_MODULES = ["d2l_compat.schedules", "d2l_compat.lr_finder", "d2l_compat.data",
+                "d2l_compat.training"]
 
 
 @pytest.mark.parametrize("name", CORE_MODULES)
