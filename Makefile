@@ -8,7 +8,7 @@ KERNEL := d2l-compat
 CHAPTER_NOTEBOOKS := $(sort $(wildcard chapters/*/*.ipynb))
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: setup install kernel data test unit smoke reproduce results bench lab clean
+.PHONY: setup install kernel data test unit smoke notebooks reproduce results bench lab clean
 
 setup: install kernel data
 
@@ -33,6 +33,10 @@ unit: $(BIN)/python
 
 smoke: $(BIN)/python
 	$(BIN)/pytest -n 2 --dist loadfile --nbval-lax --nbval-current-env chapters
+
+# chapters/<chapter>.md -> chapters/<framework>/<chapter>.ipynb (unchanged cells keep outputs).
+notebooks: $(BIN)/python
+	$(BIN)/python -m d2l_compat.sources
 
 # Re-run every chapter in full mode (minutes per framework), in place, then the table.
 # Each chapter rewrites its results file from scratch, so a renamed run does not linger.
