@@ -16,7 +16,10 @@ Conventions:
 * epochs are numbered from 0, as in ``schedule(t)`` and in ``fit``'s live output; plots
   put the metrics measured after epoch ``t`` at ``x = t + 1`` (D2L's convention);
 * a *collapsed* run's training loss returned to chance level (``History.collapsed_at``);
-  a *diverged* run's loss became NaN (``History.diverged``), shown as ``diverged``.
+  a *diverged* run's loss became NaN (``History.diverged``), shown as ``diverged``; a run
+  whose epoch-mean training loss was at chance level in every epoch is reported as *at
+  chance in every epoch* (it never trained, or it collapsed within its first epoch: the
+  epoch means cannot tell these apart).
 
 Example (two one-epoch histories with the given final loss and test accuracy):
 
@@ -48,7 +51,7 @@ from collections.abc import Mapping
 from statistics import fmean
 
 from d2l_compat import plotting
-from d2l_compat.training import History
+from d2l_compat.training import CHANCE_LOSS, COLLAPSE_FRACTION, History
 
 # Metric -> (column header, words for prose).
 METRICS = {
@@ -271,8 +274,18 @@ def plot_runs(histories: dict[str, History], metrics=("train_loss", "test_acc"),
 
 
 # ---------------------------------------------------------------------- tables
+STUCK = "at chance in every epoch"
+
+
+def _stuck(history: History) -> bool:
+    """Every epoch's training loss at chance level, and neither collapsed nor diverged."""
+    level = COLLAPSE_FRACTION * CHANCE_LOSS
+    return (not history.collapsed and not history.diverged
+            and all(loss >= level for loss in history.train_loss))
+
+
 def _outcome(history: History) -> str:
-    notes = []
+    notes = [STUCK] if _stuck(history) else []
     if history.collapsed:
         notes.append(f"collapsed in epoch {history.collapsed_at}")
     if history.diverged:
@@ -291,8 +304,9 @@ def runs_table(histories: dict[str, History], columns=("train_loss", "train_acc"
                title: str | None = None) -> str:
     """A Markdown table of each run's final metrics, one row per run.
 
-    A ``note`` column is added when a run collapsed or diverged (``collapsed in epoch 25``,
-    ``diverged in epoch 3``); a non-finite value reads ``diverged``.
+    A ``note`` column is added when a run collapsed, diverged or stayed at chance level
+    (``collapsed in epoch 25``, ``diverged in epoch 3``, ``at chance in every epoch``); a
+    non-finite value reads ``diverged``.
 
     Args:
       histories: run name -> History, in the order of the rows.
@@ -319,8 +333,9 @@ def seed_table(per_seed: dict[int, dict[str, History]], metric: str = "test_acc"
     """A Markdown table over seeds: per run, the mean and range of a final metric, collapses.
 
     Columns: run, mean, ``min – max`` over the seeds, and ``k of n`` seeds in which the run
-    collapsed (with the number that diverged, if any). Diverged seeds (a non-finite
-    value) are left out of the mean and range; ``—`` when every seed diverged.
+    collapsed (then, if any, how many stayed at chance in every epoch and how many
+    diverged). Diverged seeds (a non-finite value) are left out of the mean and range;
+    ``—`` when every seed diverged.
 
     Args:
       per_seed: ``{seed: {run name: History}}``, the same runs for every seed.
@@ -335,9 +350,10 @@ def seed_table(per_seed: dict[int, dict[str, History]], metric: str = "test_acc"
         histories = [seed_runs[run] for seed_runs in per_seed.values()]
         values = [v for v in (_final(h, metric) for h in histories) if math.isfinite(v)]
         collapsed = f"{sum(h.collapsed for h in histories)} of {n}"
-        diverged = sum(h.diverged for h in histories)
-        if diverged:
-            collapsed += f"; {diverged} diverged"
+        for count, words in ((sum(map(_stuck, histories)), STUCK),
+                             (sum(h.diverged for h in histories), "diverged")):
+            if count:
+                collapsed += f"; {count} {words}"
         if values:
             rows.append([str(run), f"{fmean(values):.3f}",
                          f"{min(values):.3f} – {max(values):.3f}", collapsed])
@@ -426,7 +442,8 @@ def collapse_summary(histories: dict[str, History]) -> str:
     """Which runs collapsed and which diverged, with the epochs, in one line.
 
     ``2 of 6 runs collapsed: no_warmup_seed1 (epoch 3), no_warmup_seed2 (epoch 1); none
-    diverged``.
+    diverged``. Runs at chance level in every epoch are named between the two parts
+    (``...; 1 at chance in every epoch: no_warmup_seed0; none diverged``).
     """
     _check_histories(histories)
     collapsed = [f"{name} (epoch {h.collapsed_at})" for name, h in histories.items()
@@ -436,9 +453,11 @@ def collapse_summary(histories: dict[str, History]) -> str:
     runs = _plural(len(histories), "run")
     first = (f"{len(collapsed)} of {runs} collapsed: {', '.join(collapsed)}" if collapsed
              else f"none of {runs} collapsed")
-    second = (f"{len(diverged)} diverged: {', '.join(diverged)}" if diverged
-              else "none diverged")
-    return f"{first}; {second}"
+    stuck = [str(name) for name, h in histories.items() if _stuck(h)]
+    middle = [f"{len(stuck)} {STUCK}: {', '.join(stuck)}"] if stuck else []
+    last = (f"{len(diverged)} diverged: {', '.join(diverged)}" if diverged
+            else "none diverged")
+    return "; ".join([first, *middle, last])
 
 
 # ---------------------------------------------------------------------- prose

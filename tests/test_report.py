@@ -249,6 +249,21 @@ def test_seed_table_and_count_beats(per_seed):
     assert report.count_beats(per_seed, "baseline", "no_warmup") == (1, 2)
 
 
+def test_runs_at_chance_in_every_epoch_are_reported(per_seed):
+    # Loss at chance in every epoch: never trained, or collapsed inside epoch 0. Not a
+    # collapse by the epoch rule, but no table may pass it over in silence.
+    stuck = scripted_run([2.32, 2.30, 2.30], [0.1, 0.1, 0.1])
+    assert not stuck.collapsed and not stuck.diverged
+    runs = {"cosine": per_seed[0]["cosine"], "no_warmup": stuck}
+    assert report.runs_table(runs, columns="test_acc").splitlines()[2:] == [
+        "| cosine | 0.800 |  |", "| no_warmup | 0.100 | at chance in every epoch |"]
+    assert report.collapse_summary(runs) == (
+        "none of 2 runs collapsed; 1 at chance in every epoch: no_warmup; none diverged")
+    per_seed[1]["no_warmup"] = stuck
+    assert report.seed_table(per_seed).splitlines()[4] == (
+        "| no_warmup | 0.100 | 0.100 – 0.100 | 1 of 2; 1 at chance in every epoch |")
+
+
 def test_seed_table_rejects_mismatched_seeds(per_seed):
     del per_seed[1]["cosine"]
     with pytest.raises(ValueError, match=r"per_seed\[1\] has runs .* but per_seed\[0\] has"):
