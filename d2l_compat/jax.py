@@ -280,7 +280,7 @@ def lenet(seed: int = DEFAULT_SEED) -> Model:
 
     The weights are :func:`d2l_compat.models.lenet_weights` ``(seed)`` -- Xavier-uniform,
     zero biases, drawn once with numpy -- the same numbers every framework's ``lenet``
-    loads (:func:`lenet_params`); no ``PRNGKey`` is involved.
+    loads (:func:`lenet_params`); nothing is drawn with ``jax.random``.
     """
     module = lenet_module()
     return Model(module, lenet_params(module, lenet_weights(seed)), seed)

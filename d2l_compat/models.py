@@ -44,7 +44,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 from d2l_compat.runmode import DEFAULT_SEED
 
 __all__ = ["LENET_SHAPES", "LENET_FEATURES", "LAYOUTS", "xavier_bound", "lenet_weights",
-           "to_layout", "match_layers", "lenet_forward", "lenet_loss_and_grads",
+           "to_layout", "match_layers", "lenet_forward", "cross_entropy", "lenet_loss_and_grads",
            "lenet_sgd_step"]
 
 LENET_SHAPES = {"conv1": (6, 1, 5, 5), "conv2": (16, 6, 5, 5), "dense1": (400, 120),
@@ -281,6 +281,24 @@ def _check_labels(y, n) -> np.ndarray:
     return y.astype(np.int64)
 
 
+def _log_softmax(logits):
+    shifted = logits - logits.max(axis=1, keepdims=True)
+    return shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+
+
+def cross_entropy(logits, y) -> float:
+    """Mean softmax cross-entropy ``mean_i [logsumexp(logits_i) - logits_i[y_i]]`` (float64).
+
+    >>> round(cross_entropy(np.zeros((2, 10)), [3, 7]), 6)   # uniform: ln 10
+    2.302585
+    """
+    logits = np.asarray(logits, np.float64)
+    if logits.ndim != 2 or logits.shape[1] != NUM_CLASSES:
+        raise ValueError(f"logits must have shape (n, {NUM_CLASSES}), got {logits.shape}")
+    y = _check_labels(y, len(logits))
+    return float(-_log_softmax(logits)[np.arange(len(y)), y].mean())
+
+
 def lenet_loss_and_grads(weights, x, y) -> tuple[float, dict[str, tuple[np.ndarray, np.ndarray]]]:
     """Mean softmax cross-entropy of LeNet on ``(x, y)`` and its gradients, in numpy.
 
@@ -292,8 +310,7 @@ def lenet_loss_and_grads(weights, x, y) -> tuple[float, dict[str, tuple[np.ndarr
     logits, c = _forward(weights, x)
     n = len(logits)
     y = _check_labels(y, n)
-    shifted = logits - logits.max(axis=1, keepdims=True)
-    log_probs = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+    log_probs = _log_softmax(logits)
     loss = float(-log_probs[np.arange(n), y].mean())
     g = np.exp(log_probs)
     g[np.arange(n), y] -= 1
