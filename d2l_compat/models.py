@@ -136,7 +136,8 @@ def _check_weights(weights) -> list[tuple[np.ndarray, np.ndarray]]:
 
 
 def to_layout(weights, layout: str) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """Canonical LeNet ``weights`` rearranged for a framework (new contiguous arrays).
+    """Canonical LeNet ``weights`` rearranged for a framework (new contiguous arrays,
+    float32 for the frameworks' layouts, so trained float64 weights load as well).
 
     * ``"canonical"``: unchanged (conv OIHW, dense ``(in, out)``, NCHW flatten order).
     * ``"OIHW"``: conv OIHW, dense ``(out, in)`` -- PyTorch and MXNet Gluon (NCHW).
@@ -160,7 +161,8 @@ def to_layout(weights, layout: str) -> dict[str, tuple[np.ndarray, np.ndarray]]:
             w = w.transpose(2, 3, 1, 0)
         elif layout == "HWIO" and name == "dense1":
             w = w.reshape(*LENET_FEATURES, -1).transpose(1, 2, 0, 3).reshape(w.shape)
-        out[name] = (np.ascontiguousarray(w), np.array(b))
+        dtype = None if layout == "canonical" else np.float32  # what the frameworks hold
+        out[name] = (np.ascontiguousarray(w, dtype=dtype), np.array(b, dtype=dtype))
     return out
 
 

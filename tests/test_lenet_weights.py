@@ -120,13 +120,20 @@ def test_match_layers_refuses_a_net_of_another_shape():
         match_layers(wrong, weights, lambda s: s)
 
 
+def spread(y):
+    """BATCH indices evenly spread over a test split (which is sorted by class)."""
+    return np.arange(BATCH) * (len(y) // BATCH)
+
+
 @pytest.fixture(scope="module")
 def batch():
-    """The first BATCH test images of the smoke run: real Fashion-MNIST, NCHW float32."""
+    """BATCH real Fashion-MNIST test images of the run's split, NCHW float32, all classes."""
     from d2l_compat.data import fashion_mnist_arrays
     splits, _ = fashion_mnist_arrays(layout="NCHW")
     X, y = splits["test"]
-    return X[:BATCH], y[:BATCH]
+    X, y = X[spread(y)], y[spread(y)]
+    assert set(y) == set(range(10))
+    return X, y
 
 
 def test_reference_gradients_match_finite_differences(batch):
@@ -205,10 +212,10 @@ def room(request):
 
 @pytest.fixture(scope="module")
 def room_batch(room):
-    """The same BATCH test images through the room's own loader: (one-batch loader,
+    """The same BATCH test images from the room's own loader: (one-batch loader,
     converted X, NCHW numpy X, labels)."""
     _, test_iter = room.d2l.load_data_fashion_mnist(BATCH)
-    X, y = test_iter.X[:BATCH], test_iter.y[:BATCH]
+    X, y = test_iter.X[spread(test_iter.y)], test_iter.y[spread(test_iter.y)]
     loader = ArrayBatches(X, y, BATCH, shuffle=False, convert=test_iter.convert)
     X_nchw = X if X.shape[1] == 1 else X.transpose(0, 3, 1, 2)
     return loader, next(loader.batches(0))[0], X_nchw, y
@@ -260,3 +267,6 @@ def test_one_sgd_update_in_the_room_gives_the_reference_loss(room, room_batch):
     np.testing.assert_allclose(logits, expected, rtol=RTOL, atol=ATOL)
     assert cross_entropy(logits, y) == pytest.approx(cross_entropy(expected, y), rel=RTOL)
     assert cross_entropy(expected, y) < loss_before  # the update did something
+    # the reference's updated (float64) weights load into the room and agree as well
+    reloaded = room.logits(d2l.load_lenet_weights(d2l.lenet(), updated), X)
+    np.testing.assert_allclose(reloaded, expected, rtol=RTOL, atol=ATOL)
