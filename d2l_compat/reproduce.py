@@ -77,11 +77,10 @@ from importlib import metadata
 from pathlib import Path
 
 from d2l_compat import FRAMEWORKS, ROOMS
-from d2l_compat.results import (collapse_note, load_results, project_root, results_dir,
+from d2l_compat.results import (collapse_note, history_from_record, load_results, project_root, results_dir,
                                 results_path, update_project_readme, write_json_atomic,
                                 write_readme)
 from d2l_compat.runmode import DEFAULT_SEED, MODES
-from d2l_compat.training import History
 
 KERNEL = "d2l-compat"
 CELL_TIMEOUT = 4 * 3600  # seconds per cell: a full-mode chapter trains for a long time
@@ -347,10 +346,9 @@ def summary_line(task: Task, seconds: float, results_file: Path | None) -> str:
         else None
     if not data:
         return head + "; no results recorded"
-    fields = History.__dataclass_fields__
     runs = []
     for run, record in data["runs"].items():
-        history = History.from_dict({k: v for k, v in record.items() if k in fields})
+        history = history_from_record(record)
         if history.epochs:
             runs.append(f"{run} {history.final['test_acc']:.3f}{collapse_note(history)}")
     return head + "; " + ", ".join(runs)

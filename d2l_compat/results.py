@@ -145,7 +145,8 @@ def load_results(framework: str, chapter: str, mode: str | None = None,
     return _read_json(results_path(framework, chapter, mode, seed, directory))
 
 
-def _history(run: dict) -> History:
+def history_from_record(run: dict) -> History:
+    """The History of one run's record in a results file (extra keys ignored)."""
     fields = History.__dataclass_fields__
     return History.from_dict({k: v for k, v in run.items() if k in fields})
 
@@ -155,7 +156,7 @@ def load_history(framework: str, chapter: str, run: str, mode: str | None = None
     data = load_results(framework, chapter, mode, seed)
     if data is None or run not in data["runs"]:
         raise KeyError(f"no run {run!r} in {results_path(framework, chapter, mode, seed)}")
-    return _history(data["runs"][run])
+    return history_from_record(data["runs"][run])
 
 
 def result_seeds(framework: str, chapter: str, mode: str | None = None,
@@ -177,7 +178,7 @@ def load_seeds(framework: str, chapter: str, mode: str | None = None,
     Framework-free, so a chapter of any framework (or a script) can read all four.
     ``directory`` defaults to :func:`results_dir` of ``mode``.
     """
-    return {seed: {run: _history(record) for run, record in
+    return {seed: {run: history_from_record(record) for run, record in
                    load_results(framework, chapter, mode, seed, directory)["runs"].items()}
             for seed in result_seeds(framework, chapter, mode, directory)}
 
