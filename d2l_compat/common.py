@@ -5,7 +5,8 @@ the schedules and the LR-finder core under one name, the way D2L's ``d2l`` modul
 """
 
 from d2l_compat.data import get_fashion_mnist_labels, load_fashion_mnist
-from d2l_compat.lr_finder import (LRFinderResult, LRRangeTest, find_wall, lr_sweep,
+from d2l_compat.lr_finder import (LRFinderResult, LRRangeTest, find_wall,
+                                  longest_decreasing_chain, lr_sweep,
                                   run_range_test, smooth_losses, suggest_minimum_div_10,
                                   suggest_steepest, suggest_valley,
                                   warmup_cosine_from)
@@ -25,7 +26,8 @@ from d2l_compat.training import (LR_LOG_EVERY, SCHEDULE_UNITS, EpochStats, Histo
 
 __all__ = [
     "get_fashion_mnist_labels", "load_fashion_mnist",
-    "LRFinderResult", "LRRangeTest", "find_wall", "lr_sweep", "run_range_test", "smooth_losses",
+    "LRFinderResult", "LRRangeTest", "find_wall", "longest_decreasing_chain", "lr_sweep",
+    "run_range_test", "smooth_losses",
     "suggest_minimum_div_10", "suggest_steepest", "suggest_valley", "warmup_cosine_from",
     "lenet_forward", "lenet_loss_and_grads", "lenet_sgd_step", "lenet_weights",
     "Animator", "plot", "set_figsize", "show_images",
