@@ -45,7 +45,8 @@ notebooks: $(BIN)/python
 book: $(BIN)/python
 	$(BIN)/python -m d2l_compat.book
 
-# Regenerate the notebooks from their sources, then re-run every chapter in full mode on a Dask grid (one single-threaded worker per core, or
+# Regenerate the notebooks from their sources, then re-run every chapter in full mode on a
+# Dask grid (one single-threaded worker per core, or
 # $DASK_SCHEDULER_ADDRESS), seed 0 in place plus seeds 1 and 2 of lr_scheduler, then the
 # tables. Up-to-date runs are skipped; ARGS=--force re-runs them.
 reproduce: notebooks
