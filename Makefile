@@ -15,8 +15,12 @@ setup: install kernel data
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
+# The second line lets `from mxnet import np` work in a fresh interpreter: a .pth in
+# site-packages restores numpy.bool when (and only when) mxnet is imported
+# (see d2l_compat/mxnet_hook.py; `python -m d2l_compat.mxnet_hook uninstall` removes it).
 install: $(BIN)/python
 	$(BIN)/pip install --progress-bar off -e '.[all,dev,book]'
+	$(BIN)/python -m d2l_compat.mxnet_hook install
 
 kernel: $(BIN)/python
 	$(BIN)/python -m ipykernel install --user --name $(KERNEL) --display-name "Python 3.11 ($(KERNEL))"
