@@ -10,6 +10,8 @@ from d2l_compat.lr_finder import (LRFinderResult, LRRangeTest, find_wall, lr_swe
                                   suggest_steepest, suggest_valley,
                                   warmup_cosine_from)
 from d2l_compat.plotting import Animator, plot, set_figsize, show_images
+from d2l_compat.report import (collapse_summary, compare, count_beats, lr_table, md,
+                                plot_runs, runs_table, seed_table, verdict, verdict_line)
 from d2l_compat.results import compare_with_d2l, record_run
 from d2l_compat.runmode import DEFAULT_SEED, Accumulator, Timer, run_mode
 from d2l_compat.schedules import (Constant, CosineScheduler, FactorScheduler,
@@ -24,6 +26,8 @@ __all__ = [
     "LRFinderResult", "LRRangeTest", "find_wall", "lr_sweep", "run_range_test", "smooth_losses",
     "suggest_minimum_div_10", "suggest_steepest", "suggest_valley", "warmup_cosine_from",
     "Animator", "plot", "set_figsize", "show_images",
+    "collapse_summary", "compare", "count_beats", "lr_table", "md", "plot_runs", "runs_table",
+    "seed_table", "verdict", "verdict_line",
     "compare_with_d2l", "record_run",
     "DEFAULT_SEED", "Accumulator", "Timer", "run_mode",
     "Constant", "CosineScheduler", "FactorScheduler", "MultiFactorScheduler",

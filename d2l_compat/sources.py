@@ -37,6 +37,11 @@ from d2l_compat import FRAMEWORKS
 FRAMEWORK_TITLES = {"pytorch": "PyTorch", "tensorflow": "TensorFlow", "mxnet": "MXNet",
                     "jax": "JAX"}
 NOTE_MAX_WORDS = 150
+# Chapters whose source is ahead of their committed, executed notebooks. Until the full
+# re-execution (`make notebooks reproduce`) lands, the committed notebooks stay as they were
+# executed, and the tests execute the notebooks generated from these sources instead
+# (`--pending-to`). An entry goes once its notebooks are regenerated and re-executed.
+PENDING_REEXECUTION: frozenset[str] = frozenset()
 SOURCE_FORMAT = "md:myst"
 CHAPTERS_DIR = Path(__file__).resolve().parents[1] / "chapters"
 
@@ -218,10 +223,21 @@ def main(argv=None) -> int:
                         help="chapter sources (default: chapters/*.md)")
     parser.add_argument("--check", action="store_true",
                         help="write nothing; fail when a notebook differs from its source")
+    parser.add_argument("--pending-to", type=Path, default=None, metavar="DIR",
+                        help="write fresh (unexecuted) notebooks of the chapters pending "
+                             "re-execution to DIR/<framework>/<chapter>.ipynb, for the tests")
     parser.add_argument("--out", type=Path, default=None,
                         help="write <out>/<framework>/<chapter>.ipynb instead (carrying "
                              "over outputs of notebooks already there)")
     args = parser.parse_args(argv)
+    if args.pending_to:
+        import shutil
+
+        shutil.rmtree(args.pending_to, ignore_errors=True)
+        args.pending_to.mkdir(parents=True)  # empty when nothing is pending
+        for name in sorted(PENDING_REEXECUTION):
+            write_notebooks(read_source(CHAPTERS_DIR / f"{name}.md"), args.pending_to)
+        return 0
     paths = args.sources or chapter_sources()
     if not paths:
         parser.error(f"no chapter sources (*.md) in {CHAPTERS_DIR}")

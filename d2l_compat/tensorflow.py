@@ -18,7 +18,11 @@ framework-free schedules of :mod:`d2l_compat.schedules` to Keras:
   from ``model.fit``.
 
 Importing this module changes no global state (no seeds, no TF config, no env vars);
-the only side effect is registering the three schedule classes with Keras' serialization
+TensorFlow itself is imported with the process's native stderr silenced for the duration
+of the import: its C++ libraries log "oneDNN custom operations are on" through absl before
+any log level can be set (``TF_CPP_MIN_LOG_LEVEL`` does not reach those lines), which put
+log noise into every notebook. Python exceptions raised by the import still propagate.
+The only other side effect is registering the three schedule classes with Keras' serialization
 registry under the package name ``d2l_compat``, which is what lets a saved model that
 uses them be loaded again.
 """
@@ -27,9 +31,13 @@ from __future__ import annotations
 
 import weakref
 
-import keras
 import numpy as np
-import tensorflow as tf
+
+from d2l_compat._native import native_stderr_silenced
+
+with native_stderr_silenced():
+    import keras
+    import tensorflow as tf
 
 from d2l_compat import data as _data
 from d2l_compat.common import *  # noqa: F401,F403  (the shared D2L names)

@@ -93,6 +93,7 @@ class History:
     epochs: list[EpochRecord] = field(default_factory=list)
     step_lrs: list = field(default_factory=list)
     diverged: bool = False
+    collapsed_at: int | None = None    # epoch whose training loss was back at chance level
 
     def column(self, name: str) -> list:
         return [getattr(record, name) for record in self.epochs]
@@ -114,6 +115,23 @@ class History:
         return self.column("test_acc")
 
     @property
+    def collapsed(self) -> bool:
+        """True when the training loss returned to chance level (see ``collapse_epoch``)."""
+        return self.collapsed_at is not None
+
+    def collapse_record(self) -> EpochRecord | None:
+        """The record of the epoch in which this run collapsed, or None.
+
+        Computed from the training losses with :func:`collapse_epoch`. A non-finite loss
+        is divergence (``diverged``), not a collapse: a record is returned only when its
+        loss is a finite number at chance level.
+        """
+        index = collapse_epoch(self.train_loss)
+        if index is None or not math.isfinite(self.epochs[index].train_loss):
+            return None
+        return self.epochs[index]
+
+    @property
     def examples_per_sec(self) -> float:
         """Median training throughput over the epochs (robust to a slow first epoch)."""
         rates = sorted(self.column("examples_per_sec"))
@@ -127,8 +145,10 @@ class History:
 
     def summary(self) -> str:
         f = self.final
+        collapse = ("" if self.collapsed_at is None
+                    else f" (collapsed in epoch {self.collapsed_at})")
         return (f"loss {f['train_loss']:.3f}, train acc {f['train_acc']:.3f}, "
-                f"test acc {f['test_acc']:.3f}\n"
+                f"test acc {f['test_acc']:.3f}{collapse}\n"
                 f"{self.examples_per_sec:.1f} examples/sec on {self.device}")
 
     def to_dict(self) -> dict:
@@ -141,7 +161,11 @@ class History:
             EpochRecord(**{k: math.nan if v is None else v for k, v in record.items()})
             for record in data.get("epochs", [])]
         data["step_lrs"] = [tuple(pair) for pair in data.get("step_lrs", [])]
-        return cls(**data)
+        history = cls(**data)
+        if "collapsed_at" not in data:  # written before collapses were recorded
+            record = history.collapse_record()
+            history.collapsed_at = None if record is None else record.epoch
+        return history
 
 
 def fit(train_epoch, evaluate, num_epochs: int, history: History, *, start_epoch: int = 0,
@@ -150,6 +174,15 @@ def fit(train_epoch, evaluate, num_epochs: int, history: History, *, start_epoch
 
     Epoch ``t`` trains with whatever lr the framework's optimizer holds for it; the lr
     recorded is the one read back from the optimizer, never the one we meant to set.
+
+    Two outcomes are reported live and recorded in ``history``:
+
+    * *divergence*: a non-finite training loss sets ``history.diverged`` and stops the run
+      (every later epoch would be NaN too);
+    * *collapse*: a training loss back at chance level, ``>= COLLAPSE_FRACTION *
+      CHANCE_LOSS`` after having been below it (:func:`collapse_epoch`), sets
+      ``history.collapsed_at`` to the epoch the first time it happens; training goes on,
+      since the run may recover.
     """
     if not isinstance(num_epochs, int) or num_epochs <= 0:
         raise ValueError(f"num_epochs must be a positive int, got {num_epochs!r}")
@@ -168,6 +201,12 @@ def fit(train_epoch, evaluate, num_epochs: int, history: History, *, start_epoch
                              examples_per_sec=stats.count / seconds, seconds=seconds)
         history.epochs.append(record)
         history.step_lrs.extend((int(s), float(lr)) for s, lr in stats.step_lrs)
+        collapse = None if history.collapsed else history.collapse_record()
+        if collapse is not None:  # the first time: say so now, and go on training
+            history.collapsed_at = collapse.epoch
+            print(f"collapsed: training loss back at chance level "
+                  f"({collapse.train_loss:.2f} >= {COLLAPSE_FRACTION * CHANCE_LOSS:.2f}) "
+                  f"in epoch {collapse.epoch} (lr {collapse.lr:g})")
         if not math.isfinite(record.train_loss):  # diverged: later epochs would be NaN too
             history.diverged = True
             print(f"stopped: training diverged in epoch {epoch} (lr {record.lr:g})")

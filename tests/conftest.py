@@ -27,9 +27,20 @@ def framework_missing(framework: str) -> str | None:
 
 
 def pytest_collection_modifyitems(config, items):
+    from d2l_compat.sources import PENDING_REEXECUTION
+
     for item in items:
         path = Path(str(item.fspath)).resolve()
-        if CHAPTERS in path.parents:
+        if CHAPTERS in path.parents and path.stem in PENDING_REEXECUTION:
+            item.add_marker(pytest.mark.skip(
+                reason=f"{path.stem} awaits re-execution from its source; make test runs the "
+                       "notebook generated from chapters/{path.stem}.md (build/pending) instead"))
+        elif path.suffix == ".ipynb" and "pending" in path.parts:
+            framework = path.parent.name
+            reason = framework in FRAMEWORK_MODULES and framework_missing(framework)
+            if reason:
+                item.add_marker(pytest.mark.skip(reason=reason))
+        elif CHAPTERS in path.parents:
             framework = path.relative_to(CHAPTERS).parts[0]
             reason = framework in FRAMEWORK_MODULES and framework_missing(framework)
             if reason:

@@ -11,7 +11,8 @@ matplotlib.use("Agg")
 
 from d2l_compat import plotting, results  # noqa: E402
 from d2l_compat.runmode import Accumulator, Timer, run_mode  # noqa: E402
-from d2l_compat.training import EpochStats, History, fit  # noqa: E402
+from d2l_compat.training import History, fit  # noqa: E402
+from scripted import scripted_epochs as _scripted_epochs  # noqa: E402
 
 
 def test_run_mode(monkeypatch):
@@ -39,14 +40,6 @@ def test_accumulator_and_timer():
     timer.stop()
     assert len(timer.times) == 2 and timer.sum() >= timer.avg() >= 0
     assert timer.cumsum()[-1] == pytest.approx(timer.sum())
-
-
-def _scripted_epochs(lrs, losses):
-    """A train_epoch callable that replays given lrs and losses (100 examples/epoch)."""
-    def train_epoch(epoch):
-        return EpochStats(loss_sum=losses[epoch] * 100, correct=50 + epoch, count=100,
-                          lr=lrs[epoch], step_lrs=[(epoch * 10, lrs[epoch])])
-    return train_epoch
 
 
 def test_fit_records_what_the_framework_reports(capsys):

@@ -3,6 +3,7 @@
 import doctest
 import functools
 import math
+import os
 import random
 import subprocess
 import sys
@@ -143,6 +144,15 @@ def test_importing_the_room_changes_no_global_state():
         "from tensorflow.python.framework import random_seed\n"
         "assert random_seed.get_seed(None) == (None, None)\n")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_importing_the_room_prints_no_native_log_lines():
+    """TensorFlow's oneDNN/absl lines at import time would be log noise in every notebook."""
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    run = subprocess.run([sys.executable, "-c", "from d2l_compat import tensorflow as d2l\n"
+                          "import sys; print('after import', file=sys.stderr)"],
+                         capture_output=True, text=True, env=env, check=True)
+    assert run.stderr == "after import\n"
 
 
 def test_docstring_examples_of_the_room():

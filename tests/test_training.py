@@ -1,0 +1,68 @@
+"""Collapse as a recorded outcome of ``fit``: live line, History field, old files, summary."""
+
+import json
+import math
+
+import pytest
+
+from d2l_compat.training import CHANCE_LOSS, COLLAPSE_FRACTION, History, fit
+from scripted import scripted_epochs, scripted_run
+
+LEARNED, CHANCE = 0.6, 2.31  # a loss well below chance level, and one back at it
+
+
+def test_fit_records_the_first_collapse_and_keeps_training(capsys):
+    losses = [1.2, LEARNED, 2.5, CHANCE, 0.9]  # collapses in epoch 2, recovers, stays flagged
+    history = scripted_run(losses, lrs=[0.3, 0.3, 0.4, 0.3, 0.3], verbose=True)
+    out = capsys.readouterr().out
+    assert len(history.epochs) == 5 and not history.diverged  # training went on
+    assert history.collapsed_at == 2 and history.collapsed
+    assert out.count("collapsed:") == 1  # said once, when it happened
+    assert ("collapsed: training loss back at chance level (2.50 >= 2.19) in epoch 2 (lr 0.4)"
+            in out)
+    assert "test acc 0.500 (collapsed in epoch 2)" in history.summary().splitlines()[0]
+    assert "(collapsed in epoch 2)" in out  # the verbose summary at the end says it too
+
+
+def test_collapse_epoch_is_the_recorded_epoch_number_after_a_resume():
+    history = scripted_run([1.0, LEARNED, 1.0])  # epochs 0..2
+    assert history.collapsed_at is None and not history.collapsed
+    resumed = History.from_dict(history.to_dict())
+    fit(scripted_epochs([0.1] * 5, [1.0, LEARNED, 1.0, 1.0, CHANCE]), lambda: 0.1, 5,
+        resumed, start_epoch=3, animator=False, verbose=False)
+    assert [e.epoch for e in resumed.epochs] == [0, 1, 2, 3, 4]
+    assert resumed.collapsed_at == 4
+
+
+@pytest.mark.parametrize("losses", [
+    [2.30, 2.29, 2.31],            # never trained: not a collapse
+    [1.0, 0.8, 2.18],              # just below the level 0.95 ln 10 = 2.187
+    [1.0, 0.8, math.nan],          # divergence, recorded as such
+])
+def test_no_collapse(losses, capsys):
+    history = scripted_run(losses)
+    assert history.collapsed_at is None and not history.collapsed
+    assert "collapsed" not in capsys.readouterr().out + history.summary()
+    assert history.diverged == (not math.isfinite(losses[-1]))
+
+
+def test_level_is_the_named_rule():
+    level = COLLAPSE_FRACTION * CHANCE_LOSS
+    assert scripted_run([1.0, level]).collapsed_at == 1
+    assert scripted_run([1.0, math.nextafter(level, 0)]).collapsed_at is None
+
+
+def test_collapse_then_divergence_keeps_both():
+    history = scripted_run([1.0, CHANCE, math.nan])
+    assert history.collapsed_at == 1 and history.diverged
+
+
+def test_from_dict_computes_collapse_for_files_without_the_field():
+    history = scripted_run([1.2, LEARNED, CHANCE, 2.30])
+    saved = json.loads(json.dumps(history.to_dict()))
+    assert saved["collapsed_at"] == 2
+    assert History.from_dict(saved) == history
+    del saved["collapsed_at"]  # a results file written before the field existed
+    assert History.from_dict(saved).collapsed_at == 2
+    saved["epochs"][2]["train_loss"] = None  # JSON's NaN: diverged there, no collapse
+    assert History.from_dict(saved).collapsed_at is None
