@@ -1,0 +1,242 @@
+"""Classroom versions of the chapters: checkable exercises graded with otter-grader.
+
+Every chapter source has a section ``## Checkable Exercises`` written in otter-grader's
+*assign* format (https://otter-grader.readthedocs.io, format v1), so each notebook that
+``python -m d2l_compat.sources`` generates is an otter **master notebook**:
+
+* a Markdown cell with a fenced ``otter`` block ``# ASSIGNMENT CONFIG`` (the YAML below);
+* per question, fenced ``# BEGIN QUESTION`` (``name: q1``) ... ``# END QUESTION`` cells around
+  the prompt, a ``# BEGIN SOLUTION`` ... ``# END SOLUTION`` block of solution cells (lines
+  ending in ``# SOLUTION`` or between ``# BEGIN SOLUTION`` / ``# END SOLUTION`` comments
+  become ``...`` in the student version) and a ``# BEGIN TESTS`` ... ``# END TESTS`` block of
+  test cells. A test cell is one function whose arguments otter takes from the notebook's
+  variables, and a call of it (so the master notebook checks its own solutions when it
+  runs); a test cell whose first line is ``# HIDDEN`` is only in the autograder.
+
+The section is self-contained: its first code cells import what the exercises use, and no
+exercise trains anything, so the checks run in seconds without executing the chapter.
+
+``python -m d2l_compat.classroom`` (``make student``) runs ``otter assign`` on every chapter and
+framework and writes ``dist/<framework>/<chapter>/``:
+
+* ``student/<chapter>.ipynb``: solutions replaced by ``...``, hidden tests removed, a
+  ``grader.check("q1")`` cell after every question and otter's set-up cell at the top;
+* ``autograder/<chapter>.ipynb``: the solutions with all tests (public and hidden);
+* ``autograder/<chapter>-autograder_<time>.zip``: the Gradescope autograder.
+
+Before assigning, every code cell outside the exercises section is tagged ``otter_ignore``, so
+grading a submission runs only the exercises, not the chapter's training.
+
+The notebooks' tests use :func:`require_answer` so that a blank answer fails its check with a
+message that says what to do, and the chapters end with :func:`execution_time`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import os
+import re
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from d2l_compat import FRAMEWORKS
+
+EXERCISES_HEADING = "## Checkable Exercises"
+IGNORE_TAG = "otter_ignore"
+DIST_DIR = Path(__file__).resolve().parents[1] / "dist"
+_CHECK = re.compile(r"""^grader\.check\(["'](\w+)["']\)\s*$""")
+_QUESTION = re.compile(r"#\s*BEGIN\s+QUESTION\s*\n\s*name:\s*(\w+)", re.IGNORECASE)
+
+
+def require_answer(value, name: str):
+    """``value``, unless it is a blank answer (``...`` or ``None``): then an AssertionError
+    that names the answer and says how to fill it in.
+
+    A student notebook replaces each solution by ``...``; a function whose body is ``...``
+    returns ``None``. Tests call this first, so a blank answer fails its check with this
+    message instead of a TypeError deep inside the test.
+
+    >>> require_answer(3, "floor_step")
+    3
+    >>> require_answer(..., "floor_step")
+    Traceback (most recent call last):
+    AssertionError: `floor_step` is not answered yet: replace the `...` in its cell with your answer and run the cell again
+    """
+    if value is Ellipsis or value is None:
+        raise AssertionError(f"`{name}` is not answered yet: replace the `...` in its cell with "
+                             f"your answer and run the cell again")
+    return value
+
+
+def execution_time(mode: str | None = None) -> str:
+    """One line on how long this notebook's kernel has run, in which mode and on which CPU.
+
+    Executed top to bottom (``jupyter nbconvert --execute``, *Run All*), it is the time the
+    chapter takes on this machine; it is measured when the cell runs, never typed in.
+    """
+    import platform
+
+    import psutil  # comes with ipykernel
+
+    from d2l_compat.runmode import run_mode
+
+    seconds = time.time() - psutil.Process().create_time()
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return (f"this kernel has run for {seconds / 60:.1f} min ({mode or run_mode()} mode) on "
+            f"{os.cpu_count()} cores of {cpu}")
+
+
+# ---------------------------------------------------------------------------------------------
+# The exercises section of a notebook
+
+
+def _text(cell: dict) -> str:
+    source = cell["source"]
+    return source if isinstance(source, str) else "".join(source)
+
+
+def exercise_section(notebook: dict) -> range:
+    """Indices of the cells of the ``## Checkable Exercises`` section (up to the next ``## ``
+    or ``# `` heading); ValueError if the notebook has none."""
+    cells = notebook["cells"]
+    starts = [i for i, c in enumerate(cells)
+              if c["cell_type"] == "markdown" and _text(c).startswith(EXERCISES_HEADING)]
+    if len(starts) != 1:
+        raise ValueError(f"a notebook has one {EXERCISES_HEADING!r} section, found {len(starts)}")
+    end = next((i for i in range(starts[0] + 1, len(cells))
+                if cells[i]["cell_type"] == "markdown"
+                and re.match(r"#{1,2} ", _text(cells[i]))), len(cells))
+    return range(starts[0], end)
+
+
+def questions(notebook: dict) -> list[str]:
+    """The question names of a master notebook, in order."""
+    return [m.group(1) for c in notebook["cells"] if c["cell_type"] == "markdown"
+            for m in _QUESTION.finditer(_text(c))]
+
+
+def grading_master(notebook: dict) -> dict:
+    """A copy of ``notebook`` whose code cells outside the exercises are tagged
+    ``otter_ignore``: grading a submission runs only the exercises."""
+    notebook = copy.deepcopy(notebook)
+    section = exercise_section(notebook)
+    for i, cell in enumerate(notebook["cells"]):
+        if cell["cell_type"] == "code" and i not in section:
+            tags = cell.setdefault("metadata", {}).setdefault("tags", [])
+            if IGNORE_TAG not in tags:
+                tags.append(IGNORE_TAG)
+    return notebook
+
+
+def run_checks(path: str | Path) -> dict[str, dict]:
+    """Execute the exercise cells of an otter student or autograder notebook in a fresh
+    namespace (otter's set-up cell, then the ``## Checkable Exercises`` section) and return,
+    per ``grader.check`` cell, ``{"passed": bool, "report": str}``.
+
+    Runs in the notebook's folder (otter reads the tests from the notebook file there). An
+    exception in an exercise cell propagates with the cell's source: a notebook as generated
+    must run through.
+    """
+    path = Path(path).resolve()
+    notebook = json.loads(path.read_text())
+    cells = notebook["cells"]
+    chosen = [i for i, c in enumerate(cells) if c["cell_type"] == "code"
+              and "grader = otter.Notebook(" in _text(c)]
+    chosen += [i for i in exercise_section(notebook) if cells[i]["cell_type"] == "code"]
+    namespace: dict = {"__name__": "__main__"}
+    results = {}
+    cwd = os.getcwd()
+    os.chdir(path.parent)
+    try:
+        for i in chosen:
+            source = _text(cells[i])
+            check = _CHECK.match(source.strip())
+            if check:
+                result = eval(compile(source, f"<{path.name} cell {i}>", "eval"), namespace)
+                results[check.group(1)] = {"passed": bool(result.passed_all),
+                                           "report": repr(result)}
+                continue
+            try:
+                exec(compile(source, f"<{path.name} cell {i}>", "exec"), namespace)
+            except Exception as exc:
+                raise RuntimeError(f"{path}: cell {i} raised {exc!r}:\n{source}") from exc
+    finally:
+        os.chdir(cwd)
+    return results
+
+
+# ---------------------------------------------------------------------------------------------
+# otter assign
+
+
+def assign(chapter, framework: str, out: Path = DIST_DIR) -> Path:
+    """Run ``otter assign`` on the master notebook of ``chapter`` (a
+    :class:`d2l_compat.sources.ChapterSource`) for ``framework``; return
+    ``out/<framework>/<chapter>/`` with ``student/`` and ``autograder/``."""
+    import nbformat
+    from otter.assign import main as otter_assign
+
+    from d2l_compat.sources import generate
+
+    if framework not in FRAMEWORKS:
+        raise ValueError(f"framework must be one of {FRAMEWORKS}, got {framework!r}")
+    target = Path(out) / framework / chapter.name
+    master = grading_master(generate(chapter, framework))
+    if not questions(master):
+        raise ValueError(f"{chapter.path}: no otter question in {EXERCISES_HEADING!r}")
+    with tempfile.TemporaryDirectory(prefix="d2l_assign_") as tmp:
+        master_path = Path(tmp) / f"{chapter.name}.ipynb"
+        master_path.write_text(nbformat.writes(nbformat.from_dict(master)))
+        built = Path(tmp) / "dist"
+        cwd = os.getcwd()
+        try:  # otter's API, in this process: one import of otter for all notebooks
+            otter_assign(str(master_path), str(built), no_pdfs=True, no_run_tests=True)
+        except Exception as exc:
+            raise RuntimeError(f"otter assign failed on {chapter.name} ({framework}): "
+                               f"{exc}") from exc
+        finally:
+            os.chdir(cwd)
+        shutil.rmtree(target, ignore_errors=True)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copytree(built, target)
+    return target
+
+
+def main(argv=None) -> int:
+    from d2l_compat.sources import CHAPTERS_DIR, chapter_sources, read_source
+
+    parser = argparse.ArgumentParser(prog="python -m d2l_compat.classroom",
+                                     description=__doc__.split("\n\n")[0])
+    parser.add_argument("--out", type=Path, default=DIST_DIR,
+                        help="write OUT/<framework>/<chapter>/ (default: dist/)")
+    parser.add_argument("--chapters", nargs="*", default=None,
+                        help="chapter names (default: every chapters/*.md)")
+    parser.add_argument("--frameworks", nargs="*", default=list(FRAMEWORKS),
+                        choices=FRAMEWORKS)
+    args = parser.parse_args(argv)
+    paths = ([CHAPTERS_DIR / f"{name}.md" for name in args.chapters] if args.chapters
+             else chapter_sources())
+    for path in paths:
+        if not path.exists():
+            parser.error(f"no chapter source {path}")
+        chapter = read_source(path)
+        for framework in args.frameworks:
+            target = assign(chapter, framework, args.out)
+            print(f"wrote {target}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
