@@ -8,7 +8,7 @@ KERNEL := d2l-compat
 CHAPTER_NOTEBOOKS := $(sort $(wildcard chapters/*/*.ipynb))
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: setup install kernel data test unit smoke notebooks book reproduce grid regress results bench lab clean
+.PHONY: setup install kernel data test unit smoke notebooks student book reproduce grid regress results bench lab clean
 
 setup: install kernel data
 
@@ -19,7 +19,7 @@ $(BIN)/python:
 # site-packages restores numpy.bool when (and only when) mxnet is imported
 # (see d2l_compat/mxnet_hook.py; `python -m d2l_compat.mxnet_hook uninstall` removes it).
 install: $(BIN)/python
-	$(BIN)/pip install --progress-bar off -e '.[all,dev,book]'
+	$(BIN)/pip install --progress-bar off -e '.[all,dev,book,grading]'
 	$(BIN)/python -m d2l_compat.mxnet_hook install
 
 kernel: $(BIN)/python
@@ -44,6 +44,11 @@ smoke: $(BIN)/python
 # chapters/<chapter>.md -> chapters/<framework>/<chapter>.ipynb (unchanged cells keep outputs).
 notebooks: $(BIN)/python
 	$(BIN)/python -m d2l_compat.sources
+
+# Classroom versions (otter-grader): dist/<framework>/<chapter>/student/ (solutions removed,
+# public checks kept) and autograder/ (solutions, hidden tests, the Gradescope zip).
+student: $(BIN)/python
+	$(BIN)/python -m d2l_compat.classroom
 
 # The HTML book from the sources and the committed notebooks (nothing is executed): build/book.
 book: $(BIN)/python

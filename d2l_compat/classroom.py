@@ -140,14 +140,15 @@ def grading_master(notebook: dict) -> dict:
     return notebook
 
 
-def run_checks(path: str | Path) -> dict[str, dict]:
+def run_checks(path: str | Path, replace: dict[str, str] | None = None) -> dict[str, dict]:
     """Execute the exercise cells of an otter student or autograder notebook in a fresh
     namespace (otter's set-up cell, then the ``## Checkable Exercises`` section) and return,
     per ``grader.check`` cell, ``{"passed": bool, "report": str}``.
 
     Runs in the notebook's folder (otter reads the tests from the notebook file there). An
     exception in an exercise cell propagates with the cell's source: a notebook as generated
-    must run through.
+    must run through. ``replace`` maps a source line to the line to run instead (to try a
+    wrong answer).
     """
     path = Path(path).resolve()
     notebook = json.loads(path.read_text())
@@ -162,6 +163,8 @@ def run_checks(path: str | Path) -> dict[str, dict]:
     try:
         for i in chosen:
             source = _text(cells[i])
+            for old, new in (replace or {}).items():
+                source = source.replace(old, new)
             check = _CHECK.match(source.strip())
             if check:
                 result = eval(compile(source, f"<{path.name} cell {i}>", "eval"), namespace)
@@ -225,7 +228,22 @@ def main(argv=None) -> int:
                         help="chapter names (default: every chapters/*.md)")
     parser.add_argument("--frameworks", nargs="*", default=list(FRAMEWORKS),
                         choices=FRAMEWORKS)
+    parser.add_argument("--run-checks", nargs="+", type=Path, metavar="NOTEBOOK",
+                        help="assign nothing: run the exercises and checks of these otter "
+                             "student/autograder notebooks and print the results as JSON")
+    parser.add_argument("--replace", nargs=2, action="append", default=[],
+                        metavar=("OLD", "NEW"), help="with --run-checks: run NEW instead of "
+                        "the source line OLD")
     args = parser.parse_args(argv)
+    if args.run_checks:
+        import contextlib
+        import io
+
+        with contextlib.redirect_stdout(io.StringIO()):  # what the cells print
+            results = {str(path): run_checks(path, dict(args.replace))
+                       for path in args.run_checks}
+        print(json.dumps(results))
+        return 0
     paths = ([CHAPTERS_DIR / f"{name}.md" for name in args.chapters] if args.chapters
              else chapter_sources())
     for path in paths:
