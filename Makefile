@@ -8,7 +8,7 @@ KERNEL := d2l-compat
 CHAPTER_NOTEBOOKS := $(sort $(wildcard chapters/*/*.ipynb))
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: setup install kernel data test unit smoke notebooks reproduce results bench lab clean
+.PHONY: setup install kernel data test unit smoke notebooks book reproduce results bench lab clean
 
 setup: install kernel data
 
@@ -16,7 +16,7 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
 install: $(BIN)/python
-	$(BIN)/pip install --progress-bar off -e '.[all,dev]'
+	$(BIN)/pip install --progress-bar off -e '.[all,dev,book]'
 
 kernel: $(BIN)/python
 	$(BIN)/python -m ipykernel install --user --name $(KERNEL) --display-name "Python 3.11 ($(KERNEL))"
@@ -41,6 +41,10 @@ smoke: $(BIN)/python
 notebooks: $(BIN)/python
 	$(BIN)/python -m d2l_compat.sources
 
+# The HTML book from the sources and the committed notebooks (nothing is executed): build/book.
+book: $(BIN)/python
+	$(BIN)/python -m d2l_compat.book
+
 # Re-run every chapter in full mode (minutes per framework), in place, then the table.
 # Each chapter rewrites its results file from scratch, so a renamed run does not linger.
 reproduce: $(BIN)/python
@@ -63,5 +67,5 @@ lab: $(BIN)/python
 	$(BIN)/jupyter lab chapters
 
 clean:
-	rm -rf results/smoke .pytest_cache build *.egg-info
+	rm -rf results/smoke .pytest_cache build dist *.egg-info
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +

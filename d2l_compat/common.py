@@ -9,6 +9,8 @@ from d2l_compat.lr_finder import (LRFinderResult, LRRangeTest, find_wall, lr_swe
                                   run_range_test, smooth_losses, suggest_minimum_div_10,
                                   suggest_steepest, suggest_valley,
                                   warmup_cosine_from)
+from d2l_compat.models import (lenet_forward, lenet_loss_and_grads, lenet_sgd_step,
+                               lenet_weights)
 from d2l_compat.plotting import Animator, plot, set_figsize, show_images
 from d2l_compat.report import (collapse_summary, compare, count_beats, lr_table, md,
                                 plot_runs, runs_table, seed_table, verdict, verdict_line)
@@ -25,6 +27,7 @@ __all__ = [
     "get_fashion_mnist_labels", "load_fashion_mnist",
     "LRFinderResult", "LRRangeTest", "find_wall", "lr_sweep", "run_range_test", "smooth_losses",
     "suggest_minimum_div_10", "suggest_steepest", "suggest_valley", "warmup_cosine_from",
+    "lenet_forward", "lenet_loss_and_grads", "lenet_sgd_step", "lenet_weights",
     "Animator", "plot", "set_figsize", "show_images",
     "collapse_summary", "compare", "count_beats", "lr_table", "md", "plot_runs", "runs_table",
     "seed_table", "verdict", "verdict_line",

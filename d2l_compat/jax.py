@@ -1,6 +1,7 @@
 """JAX room of d2l_compat (flax.linen + optax): ``from d2l_compat import jax as d2l``.
 
-Thin by design: it converts arrays, builds LeNet and the SGD optimizer, and bridges the
+Thin by design: it converts arrays, builds LeNet with the shared initial weights of
+:func:`d2l_compat.models.lenet_weights` and the SGD optimizer, and bridges the
 framework-free schedules of :mod:`d2l_compat.schedules` to optax.
 
 JAX is functional, so the model returned by :func:`lenet` is a small wrapper, :class:`Model`,
@@ -44,7 +45,8 @@ from d2l_compat.common import *  # noqa: F401,F403  (the shared D2L names)
 from d2l_compat.common import (
     check_schedule_unit,
     DEFAULT_SEED, EpochStats, History, LRFinderResult, LRRangeTest, LR_LOG_EVERY,
-    Schedule, fit, lr_sweep, schedule_to_config)
+    Schedule, fit, lenet_weights, lr_sweep, schedule_to_config)
+from d2l_compat.models import match_layers, to_layout
 
 FRAMEWORK = "jax"
 VERSIONS = {"jax": jax.__version__, "jaxlib": jaxlib.__version__,
@@ -144,20 +146,45 @@ def conv_as_matmul(lhs, rhs, window_strides, padding, lhs_dilation=None, rhs_dil
 
 @functools.lru_cache(maxsize=None)
 def lenet_module() -> nn.Sequential:
-    """The chapter's modernised LeNet as a linen module (NHWC input, Xavier init).
+    """The chapter's modernised LeNet as a linen module (NHWC input).
 
-    Modules are immutable, so every :func:`lenet` shares this one object (and the
-    compiled functions cached for it)."""
-    init = dict(kernel_init=nn.initializers.glorot_uniform(),
-                bias_init=nn.initializers.zeros)
-    conv = dict(init, conv_general_dilated=conv_as_matmul)
+    Its parameters come from :func:`lenet_params` (``module.init`` would draw flax's
+    default init instead). Modules are immutable, so every :func:`lenet` shares this one
+    object (and the compiled functions cached for it)."""
+    conv = dict(conv_general_dilated=conv_as_matmul)
     return nn.Sequential((
         nn.Conv(6, (5, 5), padding=2, **conv), ReLU(), MaxPool2D(2, 2),
         nn.Conv(16, (5, 5), padding="VALID", **conv), ReLU(), MaxPool2D(2, 2),
         Flatten(),
-        nn.Dense(120, **init), ReLU(),
-        nn.Dense(84, **init), ReLU(),
-        nn.Dense(10, **init)))
+        nn.Dense(120), ReLU(),
+        nn.Dense(84), ReLU(),
+        nn.Dense(10)))
+
+
+def lenet_params(module: nn.Module, weights) -> dict:
+    """LeNet ``weights`` (canonical layout, from :func:`lenet_weights`) as ``module``'s params.
+
+    ``module``'s ``Conv`` and ``Dense`` layers, in call order, receive the five
+    (kernel, bias) pairs in flax's layout (``to_layout(weights, "HWIO")``: HWIO kernels,
+    ``Dense`` kernels ``(in, out)``, and the rows of the first ``Dense`` permuted to the
+    height-width-channel order in which NHWC features are flattened, so an image gives
+    the same logits as in the NCHW frameworks). The parameter tree is traced with
+    ``jax.eval_shape`` (nothing is drawn or computed); any module on 28x28x1 NHWC inputs
+    with LeNet's layer shapes works, other shapes raise ``ValueError``.
+    """
+    call_order = []  # jax sorts the keys of a returned dict: record flax's order
+
+    def init(X):
+        params = module.init(jax.random.PRNGKey(0), X)["params"]
+        call_order.extend(params)
+        return params
+
+    shapes = jax.eval_shape(init, jnp.zeros((1, 28, 28, 1), jnp.float32))
+    matched = match_layers(call_order, to_layout(weights, "HWIO"),
+                           lambda name: (shapes[name]["kernel"].shape,
+                                         shapes[name]["bias"].shape))
+    return {name: {"kernel": jnp.asarray(kernel), "bias": jnp.asarray(bias)}
+            for name, kernel, bias in matched}
 
 
 class _ByIdentity:
@@ -176,11 +203,6 @@ def _static(module):
         return module
     except TypeError:
         return _ByIdentity(module)
-
-
-@functools.partial(jax.jit, static_argnums=0)
-def _init(module, key, X):
-    return module.init(key, X)["params"]
 
 
 @functools.partial(jax.jit, static_argnums=0)
@@ -246,11 +268,22 @@ def num_params(net: Model) -> int:
     return net.num_params
 
 
+def load_lenet_weights(net: Model, weights) -> Model:
+    """Load LeNet ``weights`` (canonical layout) into ``net.params`` (:func:`lenet_params`);
+    returns ``net``."""
+    net.params = lenet_params(net.module, weights)
+    return net
+
+
 def lenet(seed: int = DEFAULT_SEED) -> Model:
-    """The chapter's modernised LeNet (ReLU, max-pooling), seeded Xavier init."""
+    """The chapter's modernised LeNet (ReLU, max-pooling) with the weights of ``seed``.
+
+    The weights are :func:`d2l_compat.models.lenet_weights` ``(seed)`` -- Xavier-uniform,
+    zero biases, drawn once with numpy -- the same numbers every framework's ``lenet``
+    loads (:func:`lenet_params`); nothing is drawn with ``jax.random``.
+    """
     module = lenet_module()
-    params = _init(module, jax.random.PRNGKey(seed), jnp.zeros((1, 28, 28, 1), jnp.float32))
-    return Model(module, params, seed)
+    return Model(module, lenet_params(module, lenet_weights(seed)), seed)
 
 
 # ------------------------------------------------------------------- schedule adapter
@@ -616,6 +649,7 @@ def find_lr(net: Model, train_iter, start_lr: float = 1e-7, end_lr: float = 10.0
 
 __all__ = [
     "FRAMEWORK", "VERSIONS", "try_gpu", "load_data_fashion_mnist", "lenet", "lenet_module",
+    "lenet_params", "load_lenet_weights",
     "Model", "num_params", "ReLU", "MaxPool2D", "Flatten", "conv_as_matmul",
     "optax_schedule", "sgd", "current_lr", "set_lr", "evaluate_accuracy_gpu", "train",
     "find_lr", *common.__all__,

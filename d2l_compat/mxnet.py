@@ -1,7 +1,8 @@
 """MXNet (Gluon) room of d2l_compat: ``from d2l_compat import mxnet as d2l``.
 
 Thin by design: it converts arrays to ``mx.nd`` NDArrays (classic Gluon, the global
-``npx.set_np()`` switch is never called), builds LeNet and the ``gluon.Trainer``, and
+``npx.set_np()`` switch is never called), builds LeNet with the shared initial weights
+of :func:`d2l_compat.models.lenet_weights` and the ``gluon.Trainer``, and
 bridges the framework-free schedules of :mod:`d2l_compat.schedules` to
 ``mxnet.lr_scheduler`` through :class:`GluonSchedule`, and runs the learning-rate range
 test of :mod:`d2l_compat.lr_finder` with a Gluon ``Trainer`` (:func:`find_lr`).
@@ -23,7 +24,8 @@ from d2l_compat.common import *  # noqa: E402,F401,F403  (the shared D2L names)
 from d2l_compat.common import (  # noqa: E402
     check_schedule_unit,
     DEFAULT_SEED, EpochStats, History, LRFinderResult, LRRangeTest, LR_LOG_EVERY,
-    Schedule, fit, lr_sweep, schedule_from_config, schedule_to_config)
+    Schedule, fit, lenet_weights, lr_sweep, schedule_from_config, schedule_to_config)
+from d2l_compat.models import match_layers, to_layout  # noqa: E402
 
 FRAMEWORK = "mxnet"
 VERSIONS = {"mxnet": mx.__version__}
@@ -43,14 +45,31 @@ def load_data_fashion_mnist(batch_size: int, resize=None, seed: int = DEFAULT_SE
                                          convert=to_ndarrays, seed=seed)
 
 
-def lenet(seed: int = DEFAULT_SEED) -> nn.HybridSequential:
-    """The chapter's modernised LeNet (ReLU, max-pooling), seeded Xavier init, on the CPU.
+def load_lenet_weights(net: gluon.Block, weights) -> gluon.Block:
+    """Load LeNet ``weights`` (canonical layout, from :func:`lenet_weights`) into ``net``.
 
-    Weights: ``mx.init.Xavier(rnd_type='uniform', factor_type='avg', magnitude=3)``,
-    i.e. Glorot uniform, U(-a, a) with a = sqrt(6 / (fan_in + fan_out)); biases zero.
-    MXNet has no generator objects, so this calls ``mx.random.seed(seed)`` (MXNet's own
-    RNG, not numpy's) right before initialising. Input sizes are given explicitly, so
-    the parameters are initialised here, not lazily at the first forward pass.
+    ``net``'s ``Conv2D`` and ``Dense`` blocks, in order, receive the five (weight, bias)
+    pairs in Gluon's layout (conv OIHW as canonical, ``Dense`` weight ``(out, in)``: the
+    transpose of the canonical ``(in, out)``; ``Dense`` flattens NCHW channel-major like
+    the canonical layout) with ``Parameter.set_data``. The parameters must be initialised
+    (any initializer: they are overwritten). Any net with LeNet's layer shapes works;
+    other shapes raise ``ValueError`` before anything changes. Returns ``net``.
+    """
+    layers = [block for block in net if isinstance(block, (nn.Conv2D, nn.Dense))]
+    for layer, w, b in match_layers(layers, to_layout(weights, "OIHW"),
+                                    lambda layer: (layer.weight.shape, layer.bias.shape)):
+        layer.weight.set_data(mx.nd.array(w, dtype="float32"))
+        layer.bias.set_data(mx.nd.array(b, dtype="float32"))
+    return net
+
+
+def lenet(seed: int = DEFAULT_SEED) -> nn.HybridSequential:
+    """The chapter's modernised LeNet (ReLU, max-pooling) with the weights of ``seed``, on the CPU.
+
+    The weights are :func:`d2l_compat.models.lenet_weights` ``(seed)`` -- Xavier-uniform,
+    zero biases, drawn once with numpy -- the same numbers every framework's ``lenet``
+    loads (:func:`load_lenet_weights`). Input sizes are given explicitly, so the
+    parameters exist at once (initialised to zeros, then loaded); MXNet's RNG is not used.
     """
     net = nn.HybridSequential()
     net.add(nn.Conv2D(6, kernel_size=5, padding=2, activation="relu", in_channels=1),
@@ -60,10 +79,8 @@ def lenet(seed: int = DEFAULT_SEED) -> nn.HybridSequential:
             nn.Dense(120, activation="relu", in_units=16 * 5 * 5),  # Dense flattens
             nn.Dense(84, activation="relu", in_units=120),
             nn.Dense(10, in_units=84))
-    mx.random.seed(seed)
-    net.initialize(mx.init.Xavier(rnd_type="uniform", factor_type="avg", magnitude=3),
-                   ctx=mx.cpu())  # biases: Initializer's default is zeros
-    return net
+    net.initialize(mx.init.Zero(), ctx=mx.cpu())
+    return load_lenet_weights(net, lenet_weights(seed))
 
 
 def num_params(net: gluon.Block) -> int:

@@ -1,6 +1,7 @@
 """TensorFlow / Keras 3 room of d2l_compat: ``from d2l_compat import tensorflow as d2l``.
 
-Thin by design: it converts arrays, builds LeNet as a ``keras.Sequential`` and trains it
+Thin by design: it converts arrays, builds LeNet as a ``keras.Sequential`` holding the
+shared initial weights of :func:`d2l_compat.models.lenet_weights` and trains it
 with ``keras.optimizers.SGD`` in a compiled ``tf.function`` step, and bridges the
 framework-free schedules of :mod:`d2l_compat.schedules` to Keras:
 
@@ -44,8 +45,9 @@ from d2l_compat.common import *  # noqa: F401,F403  (the shared D2L names)
 from d2l_compat.common import (
     SCHEDULE_UNITS, check_schedule_unit,
     DEFAULT_SEED, EpochStats, History, LRFinderResult, LRRangeTest, LR_LOG_EVERY,
-    MultiFactorScheduler, Schedule, fit, join_schedules, lr_sweep,
+    MultiFactorScheduler, Schedule, fit, join_schedules, lenet_weights, lr_sweep,
     schedule_from_config, schedule_to_config)
+from d2l_compat.models import match_layers, to_layout
 
 FRAMEWORK = "tensorflow"
 VERSIONS = {"tensorflow": tf.__version__, "keras": keras.__version__}
@@ -90,35 +92,50 @@ def load_data_fashion_mnist(batch_size: int, resize=None, seed: int = DEFAULT_SE
 
 # ---------------------------------------------------------------------------- model
 
-def _layer_seed(seed: int, index: int) -> int:
-    """A per-layer int seed derived from ``seed`` (stateless: no global RNG is touched)."""
-    return int(np.random.SeedSequence([seed, index]).generate_state(1)[0] & 0x7FFFFFFF)
+def load_lenet_weights(net: keras.Model, weights) -> keras.Model:
+    """Load LeNet ``weights`` (canonical layout, from :func:`lenet_weights`) into ``net``.
+
+    ``net``'s ``Conv2D`` and ``Dense`` layers, in order, receive the five (kernel, bias)
+    pairs in Keras' layout (``to_layout(weights, "HWIO")``: HWIO kernels, ``Dense``
+    kernels ``(in, out)``, and the rows of the first ``Dense`` permuted to the
+    height-width-channel order in which ``Flatten`` walks NHWC features, so an image
+    gives the same logits as in the NCHW frameworks). Any built net with LeNet's layer
+    shapes works; other shapes raise ``ValueError`` before anything changes.
+    Returns ``net``.
+    """
+    layers = [layer for layer in net.layers
+              if isinstance(layer, (keras.layers.Conv2D, keras.layers.Dense))]
+    for layer, kernel, bias in match_layers(layers, to_layout(weights, "HWIO"),
+                                            lambda layer: (layer.kernel.shape,
+                                                           layer.bias.shape)):
+        layer.kernel.assign(kernel)
+        layer.bias.assign(bias)
+    return net
 
 
 def lenet(seed: int = DEFAULT_SEED) -> keras.Sequential:
     """The chapter's modernised LeNet (ReLU, max-pooling) on NHWC 28x28x1 inputs.
 
-    Kernels are Glorot(Xavier)-uniform, seeded per layer from ``seed`` (integer seeds
-    make Keras initializers stateless, so the same seed gives the same weights and no
-    global random state changes); biases are zero. The last layer returns logits.
+    The weights are :func:`d2l_compat.models.lenet_weights` ``(seed)`` -- Xavier-uniform,
+    zero biases, drawn once with numpy -- the same numbers every framework's ``lenet``
+    loads (:func:`load_lenet_weights`). The layers are built with constant (zero)
+    initializers, so no random state of Keras, TF or Python changes. The last layer
+    returns logits.
     """
-    def init(index):
-        return dict(kernel_initializer=keras.initializers.GlorotUniform(
-                        seed=_layer_seed(seed, index)),
-                    bias_initializer="zeros")
-
+    zeros = dict(kernel_initializer="zeros", bias_initializer="zeros")  # then loaded
     layers = keras.layers
-    return keras.Sequential([
+    net = keras.Sequential([
         keras.Input((28, 28, 1)),
-        layers.Conv2D(6, 5, padding="same", activation="relu", name="conv1", **init(0)),
+        layers.Conv2D(6, 5, padding="same", activation="relu", name="conv1", **zeros),
         layers.MaxPooling2D(pool_size=2, strides=2, name="pool1"),
-        layers.Conv2D(16, 5, activation="relu", name="conv2", **init(1)),
+        layers.Conv2D(16, 5, activation="relu", name="conv2", **zeros),
         layers.MaxPooling2D(pool_size=2, strides=2, name="pool2"),
         layers.Flatten(name="flatten"),
-        layers.Dense(120, activation="relu", name="dense1", **init(2)),
-        layers.Dense(84, activation="relu", name="dense2", **init(3)),
-        layers.Dense(10, name="logits", **init(4)),
+        layers.Dense(120, activation="relu", name="dense1", **zeros),
+        layers.Dense(84, activation="relu", name="dense2", **zeros),
+        layers.Dense(10, name="logits", **zeros),
     ], name="lenet")
+    return load_lenet_weights(net, lenet_weights(seed))
 
 
 # ----------------------------------------------------------------- schedule adapters

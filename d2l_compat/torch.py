@@ -1,6 +1,7 @@
 """PyTorch room of d2l_compat: ``from d2l_compat import torch as d2l``.
 
-Thin by design: it converts arrays, builds LeNet and the SGD optimizer, and bridges the
+Thin by design: it converts arrays, builds LeNet with the shared initial weights of
+:func:`d2l_compat.models.lenet_weights` and the SGD optimizer, and bridges the
 framework-free schedules of :mod:`d2l_compat.schedules` to ``torch.optim.lr_scheduler``
 through :class:`ScheduleLR`. ``train(..., lr_hook=...)`` is the other, hook style of a
 per-update schedule, and :func:`find_lr` runs the learning-rate range test of
@@ -20,7 +21,8 @@ from d2l_compat.common import (
     check_schedule_unit,
     DEFAULT_SEED, EpochStats, History, LRFinderResult, LRRangeTest, LR_LOG_EVERY,
     MultiFactorScheduler, Schedule, fit, join_schedules, lr_sweep,
-    schedule_from_config, schedule_to_config)
+    lenet_weights, schedule_from_config, schedule_to_config)
+from d2l_compat.models import match_layers, to_layout
 
 FRAMEWORK = "pytorch"
 VERSIONS = {"torch": str(torch.__version__)}  # a plain str: checkpoints load weights_only
@@ -42,18 +44,32 @@ def load_data_fashion_mnist(batch_size: int, resize=None, seed: int = DEFAULT_SE
                                          convert=to_tensors, seed=seed)
 
 
-def init_cnn(module: nn.Module, generator: torch.Generator) -> None:
-    """Xavier-uniform weights and zero biases (the init used in every framework)."""
-    for layer in module.modules():
-        if isinstance(layer, (nn.Conv2d, nn.Linear)):
-            nn.init.xavier_uniform_(layer.weight, generator=generator)
-            nn.init.zeros_(layer.bias)
+def load_lenet_weights(net: nn.Module, weights) -> nn.Module:
+    """Load LeNet ``weights`` (canonical layout, from :func:`lenet_weights`) into ``net``.
+
+    ``net``'s ``nn.Conv2d`` and ``nn.Linear`` layers, in module order, receive the five
+    (weight, bias) pairs in torch's layout (conv OIHW as canonical, ``Linear.weight``
+    ``(out, in)``: the transpose of the canonical ``(in, out)``), copied onto the
+    parameters' device. Any net with LeNet's layer shapes works (e.g. a sigmoid,
+    average-pooling variant); other shapes raise ``ValueError`` before anything changes.
+    Returns ``net``.
+    """
+    layers = [m for m in net.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
+    matched = match_layers(layers, to_layout(weights, "OIHW"),
+                           lambda layer: (layer.weight.shape, layer.bias.shape))
+    with torch.no_grad():
+        for layer, w, b in matched:
+            layer.weight.copy_(torch.from_numpy(w))
+            layer.bias.copy_(torch.from_numpy(b))
+    return net
 
 
 def lenet(seed: int = DEFAULT_SEED) -> nn.Sequential:
-    """The chapter's modernised LeNet (ReLU, max-pooling), seeded Xavier init.
+    """The chapter's modernised LeNet (ReLU, max-pooling) with the weights of ``seed``.
 
-    The seed drives a private ``torch.Generator``: torch's global RNG is left alone.
+    The weights are :func:`d2l_compat.models.lenet_weights` ``(seed)`` -- Xavier-uniform,
+    zero biases, drawn once with numpy -- the same numbers every framework's ``lenet``
+    loads (:func:`load_lenet_weights`). torch's global RNG is left alone.
     """
     # Layer constructors draw a default init from the global RNG: fork it so that
     # building the net leaves torch's global RNG state exactly as it was.
@@ -67,8 +83,7 @@ def lenet(seed: int = DEFAULT_SEED) -> nn.Sequential:
             nn.Linear(16 * 5 * 5, 120), nn.ReLU(),
             nn.Linear(120, 84), nn.ReLU(),
             nn.Linear(84, 10))
-    init_cnn(net, torch.Generator().manual_seed(seed))
-    return net
+    return load_lenet_weights(net, lenet_weights(seed))
 
 
 def num_params(net: nn.Module) -> int:

@@ -57,24 +57,6 @@ def test_max_pool_matches_flax_max_pool():
                                   nn.max_pool(x, (2, 2), (2, 2)))
 
 
-def test_init_is_seeded_xavier_uniform_with_zero_biases():
-    params = d2l.lenet(seed=0).params
-    kernels = {name: p["kernel"] for name, p in params.items()}
-    assert len(kernels) == 5
-    for name, w in kernels.items():
-        w = np.asarray(w)
-        receptive = int(np.prod(w.shape[:-2])) if w.ndim == 4 else 1
-        fan_in, fan_out = w.shape[-2] * receptive, w.shape[-1] * receptive
-        bound = math.sqrt(6 / (fan_in + fan_out))
-        assert np.abs(w).max() <= bound, name
-        assert np.abs(w).max() > 0.9 * bound, name        # uniform over the whole range
-        assert abs(w.std() - bound / math.sqrt(3)) < 0.15 * bound, name
-        np.testing.assert_array_equal(np.asarray(params[name]["bias"]), 0)
-    assert_same_params(d2l.lenet(seed=0).params, params)
-    assert not np.array_equal(np.asarray(d2l.lenet(seed=1).params["layers_0"]["kernel"]),
-                              np.asarray(params["layers_0"]["kernel"]))
-
-
 def test_load_data_fashion_mnist_shapes_dtypes_len(data):
     train_iter, test_iter = data
     assert len(train_iter) == math.ceil(2_000 / 256) and len(test_iter) == math.ceil(1_000 / 256)

@@ -64,32 +64,12 @@ def test_lenet_output_shape_and_parameter_count():
     assert [a.__name__ for a in activations if a is not None] == ["relu"] * 4 + ["linear"]
 
 
-def test_lenet_init_is_seeded_glorot_uniform_with_zero_biases():
+def test_lenet_leaves_global_random_state_alone():
+    # the weights (the same in every room) are checked in tests/test_lenet_weights.py
     np_state, py_state = np.random.get_state(), random.getstate()
-    net = d2l.lenet(seed=0)
+    d2l.lenet(seed=0)
     assert random.getstate() == py_state, "lenet changed Python's global RNG"
     assert all(np.array_equal(a, b) for a, b in zip(np.random.get_state(), np_state))
-    kernels = 0
-    for var in net.trainable_variables:
-        value = var.numpy()
-        if var.path.endswith("bias"):
-            assert not value.any(), var.path
-            continue
-        kernels += 1
-        receptive = int(np.prod(value.shape[:-2]))  # HWIO kernels; 1 for dense (IO)
-        fan_in, fan_out = value.shape[-2] * receptive, value.shape[-1] * receptive
-        bound = math.sqrt(6 / (fan_in + fan_out))
-        assert np.abs(value).max() <= bound * (1 + 1e-6), var.path
-        assert np.abs(value).max() > 0.9 * bound, var.path  # uniform over the whole range
-        assert abs(value.mean()) < 0.2 * bound, var.path
-    assert kernels == 5
-    same, other = d2l.lenet(seed=0), d2l.lenet(seed=1)
-    for a, b, c in zip(net.trainable_variables, same.trainable_variables,
-                       other.trainable_variables):
-        assert np.array_equal(a.numpy(), b.numpy())
-        assert len(a.shape) == 1 or not np.array_equal(a.numpy(), c.numpy())
-    kernel_values = [v.numpy().ravel()[:20] for v in net.trainable_variables if len(v.shape) > 1]
-    assert not np.array_equal(kernel_values[3], kernel_values[4][:20])  # per-layer seeds
 
 
 def test_load_data_fashion_mnist_shapes_and_dtypes(data):

@@ -89,28 +89,11 @@ def test_lenet_output_shape_and_parameter_count():
                       (1, 84), (1, 84), (1, 10)]
 
 
-def test_lenet_init_is_seeded_xavier_uniform_with_zero_biases():
+def test_lenet_leaves_torch_global_rng_alone():
+    # the weights (the same in every room) are checked in tests/test_lenet_weights.py
     state = torch.get_rng_state()
-    net = d2l.lenet(seed=0)
+    d2l.lenet(seed=0)
     assert torch.equal(torch.get_rng_state(), state), "lenet changed torch's global RNG"
-    weights = 0
-    for name, param in net.named_parameters():
-        value = param.detach().numpy()
-        if name.endswith("bias"):
-            assert not value.any(), name
-            continue
-        weights += 1
-        receptive = int(np.prod(value.shape[2:]))  # 1 for dense layers
-        fan_out, fan_in = value.shape[0] * receptive, value.shape[1] * receptive
-        bound = math.sqrt(6 / (fan_in + fan_out))
-        assert np.abs(value).max() <= bound * (1 + 1e-6), name
-        assert np.abs(value).max() > 0.9 * bound, name  # uniform over the whole range
-        assert abs(value.mean()) < 0.2 * bound, name
-    assert weights == 5
-    same, other = d2l.lenet(seed=0), d2l.lenet(seed=1)
-    for a, b, c in zip(net.parameters(), same.parameters(), other.parameters()):
-        assert torch.equal(a, b)
-        assert a.dim() == 1 or not torch.equal(a, c)
 
 
 def test_load_data_fashion_mnist_shapes_and_dtypes(data):
