@@ -8,15 +8,19 @@ KERNEL := d2l-compat
 CHAPTER_NOTEBOOKS := $(sort $(wildcard chapters/*/*.ipynb))
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: setup install kernel data test unit smoke notebooks book reproduce results bench lab clean
+.PHONY: setup install kernel data test unit smoke notebooks book reproduce grid regress results bench lab clean
 
 setup: install kernel data
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
+# The second line lets `from mxnet import np` work in a fresh interpreter: a .pth in
+# site-packages restores numpy.bool when (and only when) mxnet is imported
+# (see d2l_compat/mxnet_hook.py; `python -m d2l_compat.mxnet_hook uninstall` removes it).
 install: $(BIN)/python
 	$(BIN)/pip install --progress-bar off -e '.[all,dev,book]'
+	$(BIN)/python -m d2l_compat.mxnet_hook install
 
 kernel: $(BIN)/python
 	$(BIN)/python -m ipykernel install --user --name $(KERNEL) --display-name "Python 3.11 ($(KERNEL))"
@@ -45,15 +49,23 @@ notebooks: $(BIN)/python
 book: $(BIN)/python
 	$(BIN)/python -m d2l_compat.book
 
-# Re-run every chapter in full mode (minutes per framework), in place, then the table.
-# Each chapter rewrites its results file from scratch, so a renamed run does not linger.
-reproduce: $(BIN)/python
-	for nb in $(CHAPTER_NOTEBOOKS); do \
-	  json=$${nb#chapters/}; rm -f results/$${json%.ipynb}.json; \
-	  D2L_MODE=full $(BIN)/jupyter nbconvert --to notebook --execute --inplace \
-	    --ExecutePreprocessor.timeout=7200 --ExecutePreprocessor.kernel_name=$(KERNEL) $$nb || exit 1; \
-	done
-	$(MAKE) results
+# Regenerate the notebooks from their sources, then re-run every chapter in full mode on a
+# Dask grid (one single-threaded worker per core, or
+# $DASK_SCHEDULER_ADDRESS), seed 0 in place plus seeds 1 and 2 of lr_scheduler, then the
+# tables. Up-to-date runs are skipped; ARGS=--force re-runs them.
+reproduce: notebooks
+	$(BIN)/python -m d2l_compat.reproduce --mode full $(ARGS)
+	$(BIN)/python -m d2l_compat.reproduce --mode full --chapters lr_scheduler --seeds 1 2 $(ARGS)
+
+# Any grid: make grid ARGS="--chapters lenet --frameworks pytorch jax --seeds 0 1 2 --mode smoke"
+grid: $(BIN)/python
+	$(BIN)/python -m d2l_compat.reproduce $(ARGS)
+
+# Re-execute the notebooks on the grid and compare every output (smoke: with the local
+# baseline in build/regress/baseline, recorded on the first run or with
+# ARGS=--update-baseline; ARGS="--mode full --chapters lenet" compares with the book).
+regress: $(BIN)/python
+	$(BIN)/python -m d2l_compat.regress --mode smoke $(ARGS)
 
 results: $(BIN)/python
 	$(BIN)/python -m d2l_compat.results

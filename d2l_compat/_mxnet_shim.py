@@ -1,11 +1,10 @@
-"""Let MXNet 1.9.1 import beside numpy >= 1.24.
+"""Restore numpy's ``bool`` alias before mxnet is imported (MXNet 1.9.1 on numpy >= 1.24).
 
-MXNet 1.9.1 still refers to ``np.bool`` (removed in numpy 1.24).  This is the one
-documented global change of the package: it restores that alias, which equals the
-builtin ``bool`` exactly as numpy < 1.24 defined it, before mxnet is imported.
+Importing this module is the package's one documented global change: it defines
+``numpy.bool = bool`` if missing (see :mod:`d2l_compat.mxnet_hook`, which does the
+same automatically at the first ``import mxnet`` once ``make setup`` installed it).
 """
 
-import numpy as np
+from d2l_compat.mxnet_hook import restore_numpy_aliases
 
-if "bool" not in np.__dict__:
-    np.bool = bool  # the alias numpy < 1.24 had; mxnet 1.9.1 needs it
+restore_numpy_aliases()

@@ -5,7 +5,8 @@ the schedules and the LR-finder core under one name, the way D2L's ``d2l`` modul
 """
 
 from d2l_compat.data import get_fashion_mnist_labels, load_fashion_mnist
-from d2l_compat.lr_finder import (LRFinderResult, LRRangeTest, find_wall, lr_sweep,
+from d2l_compat.lr_finder import (LRFinderResult, LRRangeTest, find_wall,
+                                  longest_decreasing_chain, lr_sweep,
                                   run_range_test, smooth_losses, suggest_minimum_div_10,
                                   suggest_steepest, suggest_valley,
                                   warmup_cosine_from)
@@ -15,7 +16,7 @@ from d2l_compat.plotting import Animator, plot, set_figsize, show_images
 from d2l_compat.report import (collapse_summary, compare, count_beats, lr_table, md,
                                 plot_runs, runs_table, seed_table, verdict, verdict_line)
 from d2l_compat.results import compare_with_d2l, record_run
-from d2l_compat.runmode import DEFAULT_SEED, Accumulator, Timer, run_mode
+from d2l_compat.runmode import DEFAULT_SEED, Accumulator, Timer, run_mode, run_seed
 from d2l_compat.schedules import (Constant, CosineScheduler, FactorScheduler,
                                   MultiFactorScheduler, PolyScheduler, Schedule,
                                   SquareRootScheduler, WarmupCosineDecay, join_schedules,
@@ -25,14 +26,15 @@ from d2l_compat.training import (LR_LOG_EVERY, SCHEDULE_UNITS, EpochStats, Histo
 
 __all__ = [
     "get_fashion_mnist_labels", "load_fashion_mnist",
-    "LRFinderResult", "LRRangeTest", "find_wall", "lr_sweep", "run_range_test", "smooth_losses",
+    "LRFinderResult", "LRRangeTest", "find_wall", "longest_decreasing_chain", "lr_sweep",
+    "run_range_test", "smooth_losses",
     "suggest_minimum_div_10", "suggest_steepest", "suggest_valley", "warmup_cosine_from",
     "lenet_forward", "lenet_loss_and_grads", "lenet_sgd_step", "lenet_weights",
     "Animator", "plot", "set_figsize", "show_images",
     "collapse_summary", "compare", "count_beats", "lr_table", "md", "plot_runs", "runs_table",
     "seed_table", "verdict", "verdict_line",
     "compare_with_d2l", "record_run",
-    "DEFAULT_SEED", "Accumulator", "Timer", "run_mode",
+    "DEFAULT_SEED", "Accumulator", "Timer", "run_mode", "run_seed",
     "Constant", "CosineScheduler", "FactorScheduler", "MultiFactorScheduler",
     "PolyScheduler", "Schedule", "SquareRootScheduler", "WarmupCosineDecay",
     "join_schedules", "plot_schedules", "schedule_from_config", "schedule_to_config",

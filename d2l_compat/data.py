@@ -33,6 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
+from d2l_compat.arrays import as_numpy
 from d2l_compat.runmode import DEFAULT_SEED, run_mode
 
 TEXT_LABELS = (
@@ -96,12 +97,12 @@ def cache_dir() -> Path:
 
 
 def get_fashion_mnist_labels(labels) -> list[str]:
-    """Text labels of numeric labels (D2L's name).
+    """Text labels of numeric labels (D2L's name): a list, or an array of any framework.
 
     >>> get_fashion_mnist_labels([0, 9])
     ['t-shirt', 'ankle boot']
     """
-    return [TEXT_LABELS[int(i)] for i in labels]
+    return [TEXT_LABELS[int(i)] for i in as_numpy(labels).reshape(-1)]
 
 
 # ---------------------------------------------------------------- IDX format
@@ -425,12 +426,17 @@ def fashion_mnist_arrays(resize=None, layout: str = "NCHW", mode: str | None = N
 
 
 def load_data_fashion_mnist(batch_size: int, resize=None, layout: str = "NCHW",
-                            convert=None, seed: int = DEFAULT_SEED):
-    """D2L's loader, framework-free: (train_iter, test_iter) of in-memory batches."""
+                            convert=None, seed: int = DEFAULT_SEED, loader=None):
+    """D2L's loader, framework-free: (train_iter, test_iter) of in-memory batches.
+
+    ``loader`` is the class of the two iterables, :class:`ArrayBatches` or a subclass
+    (a room's, e.g. one that Keras' ``fit`` also accepts).
+    """
+    loader = loader or ArrayBatches
     splits, data = fashion_mnist_arrays(resize=resize, layout=layout)
-    train_iter = ArrayBatches(*splits["train"], batch_size, shuffle=True, seed=seed,
-                              convert=convert)
-    test_iter = ArrayBatches(*splits["test"], batch_size, shuffle=False, convert=convert)
+    train_iter = loader(*splits["train"], batch_size, shuffle=True, seed=seed,
+                        convert=convert)
+    test_iter = loader(*splits["test"], batch_size, shuffle=False, convert=convert)
     train_iter.source = test_iter.source = data.source
     train_iter.split_reconstructed = test_iter.split_reconstructed = data.split_reconstructed
     return train_iter, test_iter

@@ -647,7 +647,34 @@ def find_lr(net: Model, train_iter, start_lr: float = 1e-7, end_lr: float = 10.0
     return sweep.run(update)
 
 
+# --------------------------------------------------------------------------- D2L names
+# D2L's helpers that make sense without a train_ch6 of D2L's shape in JAX.
+
+arange = jnp.arange
+
+
+def size(a) -> int:
+    """The number of elements of ``a`` (D2L's ``d2l.size``)."""
+    return int(jnp.size(a))
+
+
+def try_all_gpus() -> list:
+    """All GPUs (``jax.Device``), or ``[cpu]`` when there is none (D2L's try_all_gpus)."""
+    try:
+        return jax.devices("gpu")
+    except RuntimeError:  # no GPU backend in this jaxlib
+        return [jax.devices("cpu")[0]]
+
+
+def accuracy(y_hat, y) -> float:
+    """The number of correct predictions (a float): rows of logits ``y_hat`` or labels."""
+    if y_hat.ndim > 1 and y_hat.shape[1] > 1:
+        y_hat = jnp.argmax(y_hat, axis=1)
+    return float(jnp.sum(y_hat.astype(y.dtype) == y))
+
+
 __all__ = [
+    "arange", "size", "try_all_gpus", "accuracy",
     "FRAMEWORK", "VERSIONS", "try_gpu", "load_data_fashion_mnist", "lenet", "lenet_module",
     "lenet_params", "load_lenet_weights",
     "Model", "num_params", "ReLU", "MaxPool2D", "Flatten", "conv_as_matmul",

@@ -17,6 +17,7 @@ framework room only has to set its optimizer's lr and return a loss:
 * ``suggest_steepest``, ``suggest_minimum_div_10``, ``suggest_valley`` -- the
   suggestion rules, usable on plain arrays; all three read the curve only up to
   the wall found by :func:`find_wall` (the first sudden rise of the loss);
+  :func:`longest_decreasing_chain` is the valley rule's chain;
 * :func:`warmup_cosine_from` -- the schedule that trains from a suggestion.
 
 Loop protocol for a framework room (snapshot the model and optimizer state
@@ -53,6 +54,7 @@ __all__ = [
     "LRFinderResult",
     "LRRangeTest",
     "find_wall",
+    "longest_decreasing_chain",
     "lr_sweep",
     "run_range_test",
     "smooth_losses",
@@ -284,35 +286,24 @@ def suggest_minimum_div_10(lrs, losses, skip_start=0, skip_end=0):
     return float(lrs[np.argmin(losses[:find_wall(losses)])] / 10.0)
 
 
-def suggest_valley(lrs, losses, skip_start=0, skip_end=0):
-    """lr two thirds of the way down the longest valley of the loss.
+def longest_decreasing_chain(losses):
+    """The longest strictly decreasing subsequence of a curve: ``(start, end, length)``.
 
-    Exact definition (after fastai's ``valley``), on the curve before the
-    wall (:func:`find_wall`):
+    Points ``i_1 < ... < i_k`` with ``losses[i_1] > ... > losses[i_k]``, not
+    necessarily adjacent (one noisy uptick does not cut the chain in two). Among
+    equally long chains the one ending first, and for it the earliest
+    predecessor at each step; ``start = i_1``, ``end = i_k``, ``length = k``.
+    ``end`` and ``length`` are those of fastai's ``valley`` (its ``max_end`` and
+    ``lds[max_end]``); the start is the chain's real first point, which fastai
+    does not compute. O(n^2) time.
 
-    1. the *valley* is the longest strictly decreasing subsequence of the loss
-       -- points ``i_1 < ... < i_k`` with ``loss[i_1] > ... > loss[i_k]``, not
-       necessarily adjacent, so one noisy uptick does not cut it in two; among
-       equally long ones the one ending first, and for its chain the earliest
-       predecessor at each step;
-    2. with ``a = i_1`` and ``b = i_k`` (indices into the skipped curve) the
-       suggestion is ``lrs[a + (2 * (b - a)) // 3]``.
-
-    On an exponential sweep index is proportional to log lr, so this is two
-    thirds of the way from the valley's top to its bottom along the log axis.
-    fastai takes ``(b - lds) + int(L/3) + int(L/6)`` (about half way) with an
-    approximate start; we use the true start and a point closer to the
-    bottom, which is still clear of the minimum.
-
-    Raises:
-      ValueError: fewer than ``MIN_POINTS`` points remain, or bad input.
-
-    >>> lrs = lr_sweep(1e-6, 10.0, 8)            # one point per decade
-    >>> suggest_valley(lrs, [2.3, 2.3, 2.2, 1.4, 1.1, 1.0, 0.95, 9.0])
-    0.01
+    >>> longest_decreasing_chain([5.0, 4.0, 4.5, 3.0, 3.5, 2.0, 6.0])
+    (0, 5, 4)
     """
-    lrs, losses = _curve(lrs, losses, skip_start, skip_end, "valley")
-    n = find_wall(losses)
+    losses = np.asarray(losses, dtype=float)
+    if losses.ndim != 1 or losses.size == 0:
+        raise ValueError(f"losses must be a non-empty 1-D curve, got shape {losses.shape}")
+    n = len(losses)
     length = np.ones(n, dtype=int)   # longest decreasing chain ending at i
     prev = np.full(n, -1)            # its previous index (-1: chain starts at i)
     for i in range(1, n):
@@ -324,6 +315,38 @@ def suggest_valley(lrs, losses, skip_start=0, skip_end=0):
     start = end
     while prev[start] >= 0:
         start = int(prev[start])
+    return start, end, int(length[end])
+
+
+def suggest_valley(lrs, losses, skip_start=0, skip_end=0):
+    """lr two thirds of the way along the longest valley of the loss.
+
+    On the curve before the wall (:func:`find_wall`), the *valley* is the
+    longest strictly decreasing chain of points, :func:`longest_decreasing_chain`,
+    from its first point ``a`` to its last ``b`` (indices into the skipped
+    curve); the suggestion is ``lrs[a + (2 * (b - a)) // 3]``. On an
+    exponential sweep index is proportional to log lr, so this is two thirds
+    of the way from the valley's top to its bottom along the log axis.
+
+    fastai's ``valley`` (its ``lr_find`` default) finds the same chain's end
+    ``b`` and length ``k`` but not its start: it takes ``b - k`` as the start,
+    as if the ``k`` points were adjacent, and returns the point
+    ``(b - k) + int(k / 3) + int(k / 6)``, about ``k / 2`` points before the
+    bottom. On a chain of adjacent points that is half way down, before this
+    rule's point; on a chain spread thinly over a long noisy plateau (``b - a``
+    more than about ``1.5 k``) it is nearer the bottom than this rule's point.
+    fastai also reads another curve: the loss smoothed with ``beta = 0.98``, the
+    first 10% and the last 5 points skipped, and no wall.
+
+    Raises:
+      ValueError: fewer than ``MIN_POINTS`` points remain, or bad input.
+
+    >>> lrs = lr_sweep(1e-6, 10.0, 8)            # one point per decade
+    >>> suggest_valley(lrs, [2.3, 2.3, 2.2, 1.4, 1.1, 1.0, 0.95, 9.0])
+    0.01
+    """
+    lrs, losses = _curve(lrs, losses, skip_start, skip_end, "valley")
+    start, end, _ = longest_decreasing_chain(losses[:find_wall(losses)])
     return float(lrs[start + (2 * (end - start)) // 3])
 
 

@@ -19,6 +19,7 @@ import mxnet as mx  # noqa: E402
 from mxnet import autograd, gluon  # noqa: E402
 from mxnet.gluon import nn  # noqa: E402
 
+from d2l_compat import d2l_api as _d2l_api  # noqa: E402
 from d2l_compat import data as _data  # noqa: E402
 from d2l_compat.common import *  # noqa: E402,F401,F403  (the shared D2L names)
 from d2l_compat.common import (  # noqa: E402
@@ -37,9 +38,15 @@ def try_gpu(i: int = 0) -> mx.Context:
 
 
 def load_data_fashion_mnist(batch_size: int, resize=None, seed: int = DEFAULT_SEED):
-    """Fashion-MNIST in memory as (train_iter, test_iter) of NCHW float32 / int32 NDArrays."""
+    """Fashion-MNIST in memory as (train_iter, test_iter) of NCHW float32 / int32 arrays.
+
+    The batches are ``mx.nd`` NDArrays, or ``mx.np`` ndarrays (which have D2L's
+    ``as_in_ctx``) while MXNet's NumPy mode is on (D2L's code calls ``npx.set_np()``):
+    the mode is read when each batch is made.
+    """
     def to_ndarrays(X, y):
-        return mx.nd.array(X, dtype="float32"), mx.nd.array(y, dtype="int32")
+        module = mx.np if mx.util.is_np_array() else mx.nd
+        return module.array(X, dtype="float32"), module.array(y, dtype="int32")
 
     return _data.load_data_fashion_mnist(batch_size, resize=resize, layout="NCHW",
                                          convert=to_ndarrays, seed=seed)
@@ -144,14 +151,14 @@ class GluonSchedule(mx.lr_scheduler.LRScheduler):
 
 
 def evaluate_accuracy_gpu(net: gluon.Block, data_iter, device=None) -> float:
-    """Accuracy of ``net`` on ``data_iter``."""
+    """Accuracy of ``net`` on ``data_iter`` (``mx.nd`` or, in NumPy mode, ``mx.np`` batches)."""
     device = device or list(net.collect_params().values())[0].list_ctx()[0]
-    correct, count = mx.nd.zeros((1,), ctx=device), 0
+    correct = count = 0
     for X, y in data_iter:
         X, y = X.as_in_context(device), y.as_in_context(device)
-        correct += (net(X).argmax(axis=1) == y.astype("float32")).sum()
+        correct += accuracy(net(X), y)
         count += y.size
-    return float(correct.asscalar()) / count
+    return correct / count
 
 
 def train(net: gluon.Block, train_iter, test_iter, num_epochs: int, lr: float,
@@ -320,3 +327,53 @@ def find_lr(net: gluon.Block, train_iter, start_lr: float = 1e-7, end_lr: float 
             if hasattr(param, "_set_trainer"):
                 param._set_trainer(owner)
         mx.nd.waitall()
+
+
+# --------------------------------------------------------------------------- D2L names
+# D2L's helpers with D2L's signatures, so D2L's chapter code runs after changing only
+# its import line; the framework-free half lives in d2l_compat.d2l_api. They work on
+# ``mx.nd`` arrays and, after D2L's ``npx.set_np()``, on ``mx.np`` arrays.
+
+arange = mx.np.arange
+
+
+def size(a) -> int:
+    """The number of elements of ``a`` (D2L's ``d2l.size``)."""
+    return a.size
+
+
+def try_all_gpus() -> list[mx.Context]:
+    """All GPUs, or ``[mx.cpu()]`` when there is none (D2L's try_all_gpus)."""
+    return [mx.gpu(i) for i in range(mx.context.num_gpus())] or [mx.cpu()]
+
+
+def accuracy(y_hat, y) -> float:
+    """The number of correct predictions (a float): rows of logits ``y_hat`` or labels."""
+    if len(y_hat.shape) > 1 and y_hat.shape[1] > 1:
+        y_hat = y_hat.argmax(axis=1)
+    return float((y_hat.astype(y.dtype) == y).astype(y.dtype).sum().asnumpy().item())
+
+
+def train_ch6(net: gluon.Block, train_iter, test_iter, num_epochs: int, lr: float,
+              device=None) -> None:
+    """D2L's ``train_ch6``: ``init.Xavier()`` on ``device``, Gluon SGD(lr), softmax CE.
+
+    As in D2L, the parameters are re-initialised (``force_reinit=True``, MXNet's global
+    RNG) and it prints the final loss/accuracies and the examples/sec.
+    """
+    device = device or try_gpu()
+    net.initialize(force_reinit=True, ctx=device, init=mx.init.Xavier())
+    loss = gluon.loss.SoftmaxCrossEntropyLoss()
+    trainer = gluon.Trainer(net.collect_params(), "sgd", {"learning_rate": lr})
+
+    def train_step(X, y):
+        X, y = X.as_in_context(device), y.as_in_context(device)
+        with autograd.record():
+            y_hat = net(X)
+            batch_loss = loss(y_hat, y)
+        batch_loss.backward()
+        trainer.step(X.shape[0])
+        return batch_loss.sum(), accuracy(y_hat, y), X.shape[0]
+
+    _d2l_api.train_ch6_loop(train_step, lambda: evaluate_accuracy_gpu(net, test_iter),
+                            train_iter, num_epochs, device)

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from d2l_compat.arrays import as_float, as_numpy
+
 _DEFAULTS = {"figsize": (3.5, 2.5)}
 
 
@@ -64,12 +66,18 @@ def _as_series(X, Y):
 def plot(X, Y=None, xlabel=None, ylabel=None, legend=None, xlim=None, ylim=None,
          xscale="linear", yscale="linear", fmts=("-", "m--", "g-.", "r:"), figsize=None,
          axes=None):
-    """Plot data points (D2L's plot); returns the Axes."""
+    """Plot data points (D2L's plot); returns the Axes.
+
+    ``X`` and ``Y`` are one series or a list of series; a series is a list of numbers or
+    a 1-D array of any framework (torch, TensorFlow, MXNet ``nd``/``np``, JAX, numpy),
+    converted with :func:`d2l_compat.arrays.as_numpy`, e.g. D2L's
+    ``d2l.plot(d2l.arange(n), [scheduler(t) for t in range(n)])``.
+    """
     if axes is None:
         import matplotlib.pyplot as plt
         _, axes = plt.subplots(figsize=figsize or _DEFAULTS["figsize"])
     for x, y, fmt in zip(*_as_series(X, Y), fmts * 10):
-        x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+        x, y = as_numpy(x).astype(float), as_numpy(y).astype(float)
         axes.plot(x, y, fmt) if len(x) else axes.plot(y, fmt)
     set_axes(axes, xlabel, ylabel, xlim, ylim, xscale, yscale, legend)
     return axes
@@ -82,7 +90,7 @@ def show_images(imgs, num_rows, num_cols, titles=None, scale=1.5):
                            figsize=(num_cols * scale, num_rows * scale))
     axes = np.asarray(axes).flatten()
     for i, (ax, img) in enumerate(zip(axes, imgs)):
-        ax.imshow(np.asarray(img).squeeze(), cmap="gray")
+        ax.imshow(as_numpy(img).squeeze(), cmap="gray")
         ax.axes.get_xaxis().set_visible(False)
         ax.axes.get_yaxis().set_visible(False)
         if titles:
@@ -94,12 +102,19 @@ class Animator:
     """Draw data incrementally (D2L's Animator).
 
     In Jupyter the figure is shown once and updated in place; outside Jupyter it only
-    records the points, so scripts and tests can use it. ``close()`` releases the figure.
+    records the points (``X[i]``, ``Y[i]`` for series ``i``), so scripts and tests can
+    use it. ``close()`` releases the figure. The keyword arguments are D2L's; as in
+    D2L, ``nrows`` x ``ncols`` subplots are made and the series are drawn in the first.
     """
 
     def __init__(self, xlabel=None, ylabel=None, legend=None, xlim=None, ylim=None,
                  xscale="linear", yscale="linear", fmts=("-", "m--", "g-.", "r:"),
-                 figsize=None, live: bool | None = None):
+                 nrows=1, ncols=1, figsize=None, live: bool | None = None):
+        for name, value in (("nrows", nrows), ("ncols", ncols)):
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise TypeError(f"{name} must be an int, got {value!r}")
+            if value < 1:
+                raise ValueError(f"{name} must be >= 1, got {value!r}")
         self.live = _in_notebook() if live is None else live
         self.legend = list(legend or [])
         self.axes_config = dict(xlabel=xlabel, ylabel=ylabel, xlim=xlim, ylim=ylim,
@@ -109,10 +124,12 @@ class Animator:
         if self.live:
             from matplotlib.figure import Figure  # not pyplot: no global figure registry
             self.fig = Figure(figsize=figsize or _DEFAULTS["figsize"])
-            self.axes = self.fig.add_subplot()
+            self.axes = self.fig.subplots(nrows, ncols, squeeze=False).flatten()[0]
 
     def add(self, x, y) -> None:
-        """Add one point per series (``y`` is a sequence, or a scalar for one series)."""
+        """Add one point per series: ``y`` is a sequence (or a scalar for one series),
+        ``x`` one value for all or one per series; a ``None`` in either skips that series.
+        """
         if not hasattr(y, "__len__"):
             y = [y]
         n = len(y)
@@ -122,8 +139,8 @@ class Animator:
             self.X, self.Y = [[] for _ in range(n)], [[] for _ in range(n)]
         for i, (a, b) in enumerate(zip(x, y)):
             if a is not None and b is not None:
-                self.X[i].append(float(a))
-                self.Y[i].append(float(b))
+                self.X[i].append(as_float(a))
+                self.Y[i].append(as_float(b))
         if self.live:
             self._draw()
 

@@ -1,8 +1,11 @@
 """Results of the chapters: JSON files per framework and chapter, and the summary table.
 
-Full runs write ``results/<framework>/<chapter>.json``; smoke runs write under
-``results/smoke/`` (ignored by git) so tests never overwrite the committed numbers.
-``python -m d2l_compat.results`` rebuilds ``results/README.md`` from the JSON files.
+Full runs write ``results/<framework>/<chapter>.json`` (seed 0) and
+``results/<framework>/<chapter>.seed<k>.json`` (seed ``k`` > 0, from ``D2L_SEED=k``); smoke
+runs write under ``results/smoke/`` (ignored by git) so tests never overwrite the committed
+numbers. ``python -m d2l_compat.results`` rebuilds ``results/README.md`` from the JSON files:
+the seed-0 value of every run, with its collapse if any, and where several seeds exist the
+mean and min-max over seeds and in how many of them the run collapsed.
 """
 
 from __future__ import annotations
@@ -10,12 +13,14 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 from d2l_compat import FRAMEWORKS
-from d2l_compat.runmode import run_mode
-from d2l_compat.training import History
+from d2l_compat.runmode import DEFAULT_SEED, run_mode, run_seed
+from d2l_compat.training import History, collapse_epoch
 
 # D2L v1.0.3 published outputs (GPU, single unseeded runs): train loss, train acc, test acc.
 D2L_REFERENCE = {
@@ -52,10 +57,29 @@ def results_dir(mode: str | None = None) -> Path:
     return base if (mode or run_mode()) == "full" else base / "smoke"
 
 
-def results_path(framework: str, chapter: str, mode: str | None = None) -> Path:
+def results_name(chapter: str, seed: int = DEFAULT_SEED) -> str:
+    """File name of a chapter's results for one seed.
+
+    >>> results_name("lenet"), results_name("lenet", 2)
+    ('lenet.json', 'lenet.seed2.json')
+    """
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise TypeError(f"seed must be an int, got {type(seed).__name__}")
+    if seed < 0:
+        raise ValueError(f"seed must be a non-negative integer, got {seed}")
+    return f"{chapter}.json" if seed == DEFAULT_SEED else f"{chapter}.seed{seed}.json"
+
+
+SEED_FILE = re.compile(r"^(?P<chapter>.+?)(?:\.seed(?P<seed>\d+))?\.json$")
+
+
+def results_path(framework: str, chapter: str, mode: str | None = None,
+                 seed: int = DEFAULT_SEED, directory: str | os.PathLike | None = None) -> Path:
+    """``<directory or results_dir(mode)>/<framework>/<results_name(chapter, seed)>``."""
     if framework not in FRAMEWORKS:
         raise ValueError(f"framework must be one of {FRAMEWORKS}, got {framework!r}")
-    return results_dir(mode) / framework / f"{chapter}.json"
+    base = Path(directory) if directory is not None else results_dir(mode)
+    return base / framework / results_name(chapter, seed)
 
 
 def _finite_or_none(value):
@@ -69,23 +93,43 @@ def _finite_or_none(value):
     return value
 
 
-def record_run(chapter: str, run: str, history: History, **extra) -> Path:
-    """Add (or replace) one run in the chapter's results file, written atomically."""
-    path = results_path(history.framework, chapter, history.mode)
+def write_json_atomic(path: Path, data: dict) -> Path:
+    """Write ``data`` as strict JSON (NaN as null) to ``path`` via a temp file and a rename,
+    so a reader never sees a half-written file."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    data = load_results(history.framework, chapter, history.mode) or {
-        "chapter": chapter, "framework": history.framework, "runs": {}}
-    data.update(mode=history.mode, seed=history.seed, data_source=history.data_source,
-                split_reconstructed=history.split_reconstructed, versions=history.versions)
-    data["runs"][run] = {**history.to_dict(), **extra}
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     tmp.write_text(json.dumps(_finite_or_none(data), indent=1) + "\n")
     os.replace(tmp, path)
     return path
 
 
-def load_results(framework: str, chapter: str, mode: str | None = None) -> dict | None:
-    path = results_path(framework, chapter, mode)
+def record_run(chapter: str, run: str, history: History, **extra) -> Path:
+    """Add (or replace) one run in the chapter's results file, written atomically.
+
+    The file is the one of ``history.seed`` (``<chapter>.json`` for seed 0,
+    ``<chapter>.seed<k>.json`` otherwise), so the executions of one chapter for several seeds
+    (``D2L_SEED``) never overwrite each other. A chapter executed for seed 0 may record runs
+    of other seeds (a seed study inside one notebook): they stay in the seed-0 file.
+
+    Raises:
+        ValueError: ``D2L_SEED`` asks for seed ``k`` > 0 but the history was trained with
+            another seed (the chapter ignores ``d2l.run_seed()``); nothing is written, so
+            the numbers of one seed are never filed under another.
+    """
+    seed = run_seed()
+    if seed != DEFAULT_SEED and history.seed != seed:
+        raise ValueError(
+            f"D2L_SEED={seed} but run {run!r} of {chapter!r} was trained with seed "
+            f"{history.seed}: pass seed=d2l.run_seed() to lenet() and train()")
+    path = results_path(history.framework, chapter, history.mode, seed)
+    data = _read_json(path) or {"chapter": chapter, "framework": history.framework, "runs": {}}
+    data.update(mode=history.mode, seed=seed, data_source=history.data_source,
+                split_reconstructed=history.split_reconstructed, versions=history.versions)
+    data["runs"][run] = {**history.to_dict(), **extra}
+    return write_json_atomic(path, data)
+
+
+def _read_json(path: Path) -> dict | None:
     if not path.exists():
         return None
     try:
@@ -94,12 +138,103 @@ def load_results(framework: str, chapter: str, mode: str | None = None) -> dict 
         raise ValueError(f"{path}: not valid JSON ({err})") from None
 
 
-def load_history(framework: str, chapter: str, run: str, mode: str | None = None) -> History:
-    data = load_results(framework, chapter, mode)
-    if data is None or run not in data["runs"]:
-        raise KeyError(f"no run {run!r} in {results_path(framework, chapter, mode)}")
+def load_results(framework: str, chapter: str, mode: str | None = None,
+                 seed: int = DEFAULT_SEED, directory: str | os.PathLike | None = None
+                 ) -> dict | None:
+    """The results file of one chapter, framework and seed as a dict, or None if absent."""
+    return _read_json(results_path(framework, chapter, mode, seed, directory))
+
+
+def history_from_record(run: dict) -> History:
+    """The History of one run's record in a results file (extra keys ignored)."""
     fields = History.__dataclass_fields__
-    return History.from_dict({k: v for k, v in data["runs"][run].items() if k in fields})
+    return History.from_dict({k: v for k, v in run.items() if k in fields})
+
+
+def load_history(framework: str, chapter: str, run: str, mode: str | None = None,
+                 seed: int = DEFAULT_SEED) -> History:
+    data = load_results(framework, chapter, mode, seed)
+    if data is None or run not in data["runs"]:
+        raise KeyError(f"no run {run!r} in {results_path(framework, chapter, mode, seed)}")
+    return history_from_record(data["runs"][run])
+
+
+def result_seeds(framework: str, chapter: str, mode: str | None = None,
+                 directory: str | os.PathLike | None = None) -> list[int]:
+    """The seeds that have a results file for this chapter and framework, ascending."""
+    folder = results_path(framework, chapter, mode, directory=directory).parent
+    seeds = []
+    for path in folder.glob(f"{chapter}*.json") if folder.is_dir() else ():
+        match = SEED_FILE.match(path.name)
+        if match and match["chapter"] == chapter:
+            seeds.append(int(match["seed"] or DEFAULT_SEED))
+    return sorted(seeds)
+
+
+def load_seeds(framework: str, chapter: str, mode: str | None = None,
+               directory: str | os.PathLike | None = None) -> dict[int, dict[str, History]]:
+    """Every recorded seed of a chapter: ``{seed: {run: History}}``, seeds ascending.
+
+    Framework-free, so a chapter of any framework (or a script) can read all four.
+    ``directory`` defaults to :func:`results_dir` of ``mode``.
+    """
+    return {seed: {run: history_from_record(record) for run, record in
+                   load_results(framework, chapter, mode, seed, directory)["runs"].items()}
+            for seed in result_seeds(framework, chapter, mode, directory)}
+
+
+@dataclass(frozen=True)
+class SeedStats:
+    """A final metric of one run over seeds: ``n`` values, their mean, min and max, and in
+    how many seeds the run collapsed (:func:`d2l_compat.training.collapse_epoch`)."""
+
+    n: int
+    mean: float
+    min: float
+    max: float
+    collapsed: int
+
+    @property
+    def spread(self) -> float:
+        """``max - min``: how far the seeds alone move the metric."""
+        return self.max - self.min
+
+    def __str__(self) -> str:
+        text = f"mean {self.mean:.3f}, {self.min:.3f}–{self.max:.3f} over {self.n} seeds"
+        return text + (f", {self.collapsed} of {self.n} collapsed" if self.collapsed else "")
+
+
+def seed_stats(histories, metric: str = "test_acc") -> SeedStats:
+    """Statistics of the last epoch's ``metric`` over the histories of one run's seeds.
+
+    mean = (1/n) sum_s metric_s; a non-finite value (a diverged loss) makes the mean and
+    the bounds NaN.
+
+    Args:
+        histories (iterable of History): one run, one history per seed.
+        metric (str, default ``"test_acc"``): ``"test_acc"``, ``"train_acc"`` or
+            ``"train_loss"``.
+
+    >>> from d2l_compat.training import EpochRecord
+    >>> def run(*losses, acc):
+    ...     return History("jax", epochs=[EpochRecord(e, 0.1, l, 0.5, acc, 1.0, 1.0)
+    ...                                   for e, l in enumerate(losses)])
+    >>> str(seed_stats([run(1.0, 0.5, acc=0.8), run(1.0, 2.3, acc=0.1)]))
+    'mean 0.450, 0.100–0.800 over 2 seeds, 1 of 2 collapsed'
+    """
+    histories = list(histories)
+    if metric not in ("test_acc", "train_acc", "train_loss"):
+        raise ValueError(f"metric must be 'test_acc', 'train_acc' or 'train_loss', "
+                         f"got {metric!r}")
+    if not histories:
+        raise ValueError("seed_stats needs at least one history")
+    values = [float(h.final[metric]) for h in histories]
+    finite = all(math.isfinite(v) for v in values)
+    collapsed = sum(collapse_epoch(h.train_loss) is not None for h in histories)
+    nan = math.nan
+    return SeedStats(n=len(values), mean=sum(values) / len(values) if finite else nan,
+                     min=min(values) if finite else nan, max=max(values) if finite else nan,
+                     collapsed=collapsed)
 
 
 def compare_with_d2l(histories: dict[str, History], framework: str) -> str:
@@ -123,28 +258,58 @@ CHAPTER_TITLES = {
 }
 
 
-def _cell(run: dict | None) -> str:
-    if run is None:
+def collapse_note(history: History) -> str:
+    """``" (collapsed at epoch k)"`` (k counted from 1, as the chapters print epochs) when
+    the run's training loss returned to chance level, else ``""``."""
+    epoch = collapse_epoch(history.train_loss)
+    return "" if epoch is None else f" (collapsed at epoch {epoch + 1})"
+
+
+def _cell(history: History | None) -> str:
+    if history is None:
         return "—"
-    last = run["epochs"][-1]
-    loss = "diverged" if last["train_loss"] is None else f"{last['train_loss']:.3f}"
-    return f"{last['test_acc']:.3f} / {loss}"
+    final = history.final
+    loss = "diverged" if not math.isfinite(final["train_loss"]) else f"{final['train_loss']:.3f}"
+    return f"{final['test_acc']:.3f}{collapse_note(history)} / {loss}"
+
+
+def _seeds_cell(histories: list[History]) -> str:
+    if len(histories) < 2:
+        return "—"
+    acc = seed_stats(histories)
+    return (f"{acc.mean:.3f} ({acc.min:.3f}–{acc.max:.3f}), "
+            f"{acc.collapsed} of {acc.n} collapsed")
 
 
 def chapter_table(chapter: str, mode: str = "full") -> str | None:
-    """Markdown table: rows = runs, columns = frameworks, 'test acc / train loss'."""
-    found = {fw: load_results(fw, chapter, mode) for fw in FRAMEWORKS}
-    found = {fw: data for fw, data in found.items() if data}
+    """Markdown tables: rows = runs, columns = frameworks.
+
+    The first gives seed 0, ``test acc / train loss`` after the last epoch (with the epoch
+    of a collapse); where a framework has results for two or more seeds, a second gives
+    the test accuracy's mean (min–max) over the seeds and in how many the run collapsed.
+    """
+    found = {fw: load_seeds(fw, chapter, mode) for fw in FRAMEWORKS}
+    found = {fw: seeds for fw, seeds in found.items() if seeds}
     if not found:
         return None
-    runs = list(dict.fromkeys(run for data in found.values() for run in data["runs"]))
-    lines = ["| run | " + " | ".join(FRAMEWORKS) + " |", "|---" * (len(FRAMEWORKS) + 1) + "|"]
+    runs = list(dict.fromkeys(run for seeds in found.values() for by_run in seeds.values()
+                              for run in by_run))
+    header = ["| run | " + " | ".join(FRAMEWORKS) + " |", "|---" * (len(FRAMEWORKS) + 1) + "|"]
+    lines = list(header)
     for run in runs:
-        cells = [_cell(found.get(fw, {}).get("runs", {}).get(run)) for fw in FRAMEWORKS]
+        cells = [_cell(found.get(fw, {}).get(DEFAULT_SEED, {}).get(run)) for fw in FRAMEWORKS]
         lines.append(f"| {RUN_TITLES.get(run, run)} | " + " | ".join(cells) + " |")
-    sources = sorted({str(data.get("data_source")) for data in found.values()})
-    lines.append("")
-    lines.append(f"Data source: {', '.join(sources)}.")
+    sources = sorted({str(load_results(fw, chapter, mode, min(seeds)).get("data_source"))
+                      for fw, seeds in found.items()})
+    lines += ["", f"Data source: {', '.join(sources)}."]
+    if any(len(seeds) > 1 for seeds in found.values()):
+        counts = ", ".join(f"{fw} {len(seeds)}" for fw, seeds in found.items())
+        lines += ["", f"Over seeds (seeds per framework: {counts}) — test accuracy mean "
+                  "(min–max), and in how many seeds the run collapsed:", ""] + header
+        for run in runs:
+            cells = [_seeds_cell([by_run[run] for by_run in found.get(fw, {}).values()
+                                  if run in by_run]) for fw in FRAMEWORKS]
+            lines.append(f"| {RUN_TITLES.get(run, run)} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
@@ -177,8 +342,12 @@ def write_readme(mode: str = "full") -> Path:
     directory.mkdir(parents=True, exist_ok=True)
     parts = ["# Results", "",
              "Written by `make reproduce` (`python -m d2l_compat.results`) from the JSON "
-             "files beside it: full-mode runs, seed 0, CPU. Cells are "
-             "**test accuracy / train loss** after the last epoch.", ""]
+             "files beside it: full-mode runs on a CPU. Cells are "
+             "**test accuracy / train loss** after the last epoch of seed 0; a run whose "
+             "training loss went back to chance level (ln 10) is marked with the epoch it "
+             "collapsed. Where several seeds were run (`python -m d2l_compat.reproduce "
+             "--seeds 0 1 2`), a second table gives the spread over seeds. Runs are "
+             "deterministic on one machine but differ between CPU models.", ""]
     for chapter, title in CHAPTER_TITLES.items():
         table = chapter_table(chapter, mode)
         if table is None:

@@ -7,6 +7,8 @@ import time
 
 import numpy as np
 
+from d2l_compat.arrays import as_float
+
 DEFAULT_SEED = 0
 MODES = ("full", "smoke")
 
@@ -62,7 +64,16 @@ class Timer:
 
 
 class Accumulator:
-    """Sums over ``n`` variables (D2L's Accumulator)."""
+    """Sums over ``n`` variables (D2L's Accumulator); ``acc[i]`` is the i-th sum.
+
+    ``add`` takes numbers or one-element arrays of any framework (a torch loss, an
+    MXNet ``l.sum()``), as D2L's training loops pass them.
+
+    >>> acc = Accumulator(2)
+    >>> acc.add(3, 1.5); acc.add(1, 0.5)
+    >>> acc[0], acc[1]
+    (4.0, 2.0)
+    """
 
     def __init__(self, n: int):
         self.data = [0.0] * n
@@ -70,7 +81,7 @@ class Accumulator:
     def add(self, *args) -> None:
         if len(args) != len(self.data):
             raise ValueError(f"Accumulator holds {len(self.data)} sums, got {len(args)} values")
-        self.data = [a + float(b) for a, b in zip(self.data, args)]
+        self.data = [a + as_float(b) for a, b in zip(self.data, args)]
 
     def reset(self) -> None:
         self.data = [0.0] * len(self.data)

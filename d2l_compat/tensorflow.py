@@ -40,12 +40,13 @@ with native_stderr_silenced():
     import keras
     import tensorflow as tf
 
+from d2l_compat import d2l_api as _d2l_api
 from d2l_compat import data as _data
 from d2l_compat.common import *  # noqa: F401,F403  (the shared D2L names)
 from d2l_compat.common import (
     SCHEDULE_UNITS, check_schedule_unit,
     DEFAULT_SEED, EpochStats, History, LRFinderResult, LRRangeTest, LR_LOG_EVERY,
-    MultiFactorScheduler, Schedule, fit, join_schedules, lenet_weights, lr_sweep,
+    MultiFactorScheduler, Schedule, Timer, fit, join_schedules, lenet_weights, lr_sweep,
     schedule_from_config, schedule_to_config)
 from d2l_compat.models import match_layers, to_layout
 
@@ -57,20 +58,22 @@ VERSIONS = {"tensorflow": tf.__version__, "keras": keras.__version__}
 JIT_COMPILE = False
 
 
-def try_gpu(i: int = 0) -> str:
-    """The TF device name of GPU ``i`` if it exists, else ``'/CPU:0'``.
+def try_gpu(i: int = 0):
+    """``tf.device('/GPU:i')`` if GPU ``i`` exists, else ``tf.device('/CPU:0')`` (as D2L).
 
-    (D2L returns a ``tf.device`` context; a name works the same in ``with tf.device(...)``.)
+    The result is a device context (``with d2l.try_gpu(): ...``) whose ``_device_name``
+    is the name, as D2L's code reads it (``tf.distribute.OneDeviceStrategy(
+    d2l.try_gpu()._device_name)``). Every function here also takes a plain name.
     """
     if len(tf.config.list_physical_devices("GPU")) > i:
-        return f"/GPU:{i}"
-    return "/CPU:0"
+        return tf.device(f"/GPU:{i}")
+    return tf.device("/CPU:0")
 
 
 def _device_name(device) -> str:
     """A device name from a name, a ``tf.device(...)`` context (D2L's ``try_gpu``) or None."""
     if device is None:
-        return try_gpu()
+        device = try_gpu()
     return str(getattr(device, "_device_name", device))
 
 
@@ -87,7 +90,43 @@ def load_data_fashion_mnist(batch_size: int, resize=None, seed: int = DEFAULT_SE
         return tf.convert_to_tensor(X), tf.convert_to_tensor(y)
 
     return _data.load_data_fashion_mnist(batch_size, resize=resize, layout="NHWC",
-                                         convert=to_tensors, seed=seed)
+                                         convert=to_tensors, seed=seed, loader=KerasBatches)
+
+
+class KerasBatches(_data.ArrayBatches, keras.utils.PyDataset):
+    """:class:`~d2l_compat.data.ArrayBatches` that Keras' ``fit`` / ``evaluate`` accept.
+
+    Iterating yields tensors as any loader of this package does; as a
+    ``keras.utils.PyDataset``, ``loader[i]`` is minibatch ``i`` (numpy arrays) of the
+    current Keras epoch, and Keras' ``on_epoch_end`` moves to the next epoch's order,
+    so ``model.fit(train_iter, ...)`` (D2L's TensorFlow code) sees the orders of
+    ``batches(0)``, ``batches(1)``, ... (``fit`` may also shuffle the batches' order).
+    """
+
+    def __init__(self, *args, **kwargs):
+        _data.ArrayBatches.__init__(self, *args, **kwargs)
+        keras.utils.PyDataset.__init__(self)
+        self._keras_epoch, self._keras_order = 0, None
+
+    def __getitem__(self, index: int):
+        if isinstance(index, bool) or not isinstance(index, (int, np.integer)):
+            raise TypeError(f"index must be an int, got {index!r}")
+        if not 0 <= index < len(self):
+            raise IndexError(f"batch {index} of a loader with {len(self)} batches")
+        if self._keras_order is None:
+            self._keras_order = self.order(self._keras_epoch)
+        idx = self._keras_order[index * self.batch_size:(index + 1) * self.batch_size]
+        return self.X[idx], self.y[idx]
+
+    def on_epoch_end(self) -> None:
+        self._keras_epoch, self._keras_order = self._keras_epoch + 1, None
+
+    @property
+    def _variant_tensor(self):
+        """What ``tf.data.experimental.cardinality(loader)`` reads (D2L's TensorFlow
+        ``TrainCallback`` calls it): the variant of a dataset with ``len(self)`` elements,
+        so the cardinality is the number of minibatches, as for D2L's ``tf.data`` loader."""
+        return tf.data.Dataset.range(len(self))._variant_tensor
 
 
 # ---------------------------------------------------------------------------- model
@@ -635,3 +674,83 @@ def find_lr(net, train_iter, start_lr: float = 1e-7, end_lr: float = 10.0,
     finally:
         for variable, value in zip(net.variables, snapshot):
             variable.assign(value)
+
+
+# --------------------------------------------------------------------------- D2L names
+# D2L's helpers with D2L's signatures, so D2L's chapter code runs after changing only
+# its import line; the framework-free half lives in d2l_compat.d2l_api.
+
+arange = tf.range
+
+
+def size(a) -> int:
+    """The number of elements of ``a`` (D2L's ``d2l.size``)."""
+    return int(tf.size(a))
+
+
+def try_all_gpus() -> list:
+    """``tf.device`` contexts of all GPUs, or ``[tf.device('/CPU:0')]`` (D2L's try_all_gpus)."""
+    count = len(tf.config.list_physical_devices("GPU"))
+    return [tf.device(f"/GPU:{i}") for i in range(count)] or [tf.device("/CPU:0")]
+
+
+def accuracy(y_hat, y) -> float:
+    """The number of correct predictions (a float): rows of logits ``y_hat`` or labels."""
+    if len(y_hat.shape) > 1 and y_hat.shape[1] > 1:
+        y_hat = tf.argmax(y_hat, axis=1)
+    return float(tf.reduce_sum(tf.cast(tf.cast(y_hat, y.dtype) == y, tf.float32)))
+
+
+def _num_examples(data_iter) -> int:
+    """Examples per epoch: a loader's own count, else batch size x batches (as D2L)."""
+    if hasattr(data_iter, "num_examples"):
+        return int(data_iter.num_examples)
+    return int(next(iter(data_iter))[0].shape[0]) * len(data_iter)
+
+
+class TrainCallback(keras.callbacks.Callback):
+    """D2L's ``model.fit`` callback of ``train_ch6``: an Animator and the closing lines.
+
+    After every epoch it evaluates ``net`` on ``test_iter`` (``net.evaluate``, so the
+    net must be compiled with ``metrics=['accuracy']``) and adds the epoch's train loss,
+    train accuracy (Keras' logs) and the test accuracy to its ``animator``; after the
+    last epoch it prints them and the examples/sec on ``device_name``.
+    """
+
+    def __init__(self, net, train_iter, test_iter, num_epochs: int, device_name):
+        super().__init__()
+        self.timer = Timer()
+        self.animator = _d2l_api.animator_ch6(num_epochs)
+        self.net, self.train_iter, self.test_iter = net, train_iter, test_iter
+        self.num_epochs, self.device_name = num_epochs, device_name
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.timer.start()
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.timer.stop()
+        test_acc = self.net.evaluate(self.test_iter, verbose=0, return_dict=True)["accuracy"]
+        metrics = (logs["loss"], logs["accuracy"], test_acc)
+        self.animator.add(epoch + 1, metrics)
+        if epoch == self.num_epochs - 1:
+            _d2l_api.report_ch6(*metrics, _num_examples(self.train_iter) / self.timer.avg(),
+                                self.device_name)
+
+
+def train_ch6(net_fn, train_iter, test_iter, num_epochs: int, lr: float, device=None):
+    """D2L's TensorFlow ``train_ch6``: build ``net_fn()`` in a ``OneDeviceStrategy``.
+
+    The net is compiled with ``keras.optimizers.SGD(lr)`` and sparse softmax
+    cross-entropy on logits, trained by ``fit`` with a :class:`TrainCallback`, and
+    returned. ``device`` is D2L's ``try_gpu()`` (the default) or a device name.
+    """
+    device_name = _device_name(device)
+    strategy = tf.distribute.OneDeviceStrategy(device_name)
+    with strategy.scope():
+        net = net_fn()
+        net.compile(optimizer=keras.optimizers.SGD(learning_rate=lr),
+                    loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                    metrics=["accuracy"])
+    callback = TrainCallback(net, train_iter, test_iter, num_epochs, device_name)
+    net.fit(train_iter, epochs=num_epochs, verbose=0, callbacks=[callback])
+    return net

@@ -15,6 +15,7 @@ import copy
 import torch
 from torch import nn
 
+from d2l_compat import d2l_api as _d2l_api
 from d2l_compat import data as _data
 from d2l_compat.common import *  # noqa: F401,F403  (the shared D2L names)
 from d2l_compat.common import (
@@ -325,3 +326,58 @@ def find_lr(net: nn.Module, train_iter, start_lr: float = 1e-7, end_lr: float = 
         for p, g in zip(params, grads):
             p.grad = g
         net.train(was_training)
+
+
+# --------------------------------------------------------------------------- D2L names
+# D2L's helpers with D2L's signatures, so D2L's chapter code runs after changing only
+# its import line; the framework-free half lives in d2l_compat.d2l_api.
+
+arange = torch.arange
+size = torch.numel  # D2L's d2l.size(y): the number of elements
+
+
+def try_all_gpus() -> list[torch.device]:
+    """All GPUs, or ``[cpu]`` when there is none (D2L's try_all_gpus)."""
+    gpus = [torch.device(f"cuda:{i}") for i in range(torch.cuda.device_count())]
+    return gpus or [torch.device("cpu")]
+
+
+def accuracy(y_hat: torch.Tensor, y: torch.Tensor) -> float:
+    """The number of correct predictions (a float): rows of logits ``y_hat`` or labels."""
+    if y_hat.ndim > 1 and y_hat.shape[1] > 1:
+        y_hat = y_hat.argmax(dim=1)
+    return float((y_hat.type(y.dtype) == y).sum())
+
+
+def train_ch6(net: nn.Module, train_iter, test_iter, num_epochs: int, lr: float,
+              device=None) -> None:
+    """D2L's ``train_ch6``: Xavier-uniform weights, SGD(lr), cross-entropy, an Animator.
+
+    As in D2L, the weights of every ``nn.Linear`` / ``nn.Conv2d`` are re-drawn with
+    ``nn.init.xavier_uniform_`` (torch's global RNG), and it prints
+    ``training on <device>``, the final loss/accuracies and the examples/sec.
+    """
+    device = device or try_gpu()
+
+    def init_weights(m):
+        if type(m) in (nn.Linear, nn.Conv2d):
+            nn.init.xavier_uniform_(m.weight)
+
+    net.apply(init_weights)
+    print("training on", device)
+    net.to(device)
+    optimizer = torch.optim.SGD(net.parameters(), lr=lr)
+    loss = nn.CrossEntropyLoss()
+
+    def train_step(X, y):
+        net.train()
+        optimizer.zero_grad()
+        X, y = X.to(device), y.to(device)
+        y_hat = net(X)
+        batch_loss = loss(y_hat, y)
+        batch_loss.backward()
+        optimizer.step()
+        return batch_loss.detach() * X.shape[0], accuracy(y_hat, y), X.shape[0]
+
+    _d2l_api.train_ch6_loop(train_step, lambda: evaluate_accuracy_gpu(net, test_iter),
+                            train_iter, num_epochs, device)

@@ -52,3 +52,29 @@ def results_tmp(tmp_path, monkeypatch):
     """Send results files of a test to a temporary directory."""
     monkeypatch.setenv("D2L_RESULTS_DIR", str(tmp_path / "results"))
     return tmp_path / "results"
+
+
+PROBE = Path(__file__).resolve().parent / "grid_probe.ipynb"
+
+
+@pytest.fixture(scope="session")
+def grid_client():
+    """A two-worker Dask LocalCluster for the grid tests (one per pytest worker)."""
+    pytest.importorskip("distributed", reason="distributed is not installed (extra 'grid')")
+    from d2l_compat.reproduce import make_client
+    os.environ.pop("DASK_SCHEDULER_ADDRESS", None)
+    client = make_client(2)
+    yield client
+    client.close()
+    client.cluster.close()
+
+
+@pytest.fixture
+def probe_chapters(tmp_path):
+    """A chapters folder in tmp_path with the probe notebook as chapter 'probe' of
+    pytorch and jax (tests/grid_probe.ipynb: seconds per execution, no framework)."""
+    chapters = tmp_path / "chapters"
+    for framework in ("pytorch", "jax"):
+        (chapters / framework).mkdir(parents=True)
+        (chapters / framework / "probe.ipynb").write_text(PROBE.read_text())
+    return chapters

@@ -2,6 +2,7 @@
 
 import json
 import math
+from pathlib import Path
 
 import matplotlib
 import numpy as np
@@ -151,3 +152,31 @@ class TestPlotting:
     def test_show_images_titles(self):
         axes = plotting.show_images(np.zeros((4, 28, 28)), 2, 2, titles=list("abcd"))
         assert [ax.get_title() for ax in axes] == list("abcd")
+
+    def test_animator_takes_d2ls_subplot_grid_and_checks_it(self):
+        animator = plotting.Animator(legend=["loss"], nrows=2, ncols=2, live=True)
+        assert animator.fig.axes[0] is animator.axes and len(animator.fig.axes) == 4
+        animator.close()
+        with pytest.raises(TypeError, match="nrows must be an int"):
+            plotting.Animator(nrows=1.0)
+        with pytest.raises(ValueError, match="ncols must be >= 1"):
+            plotting.Animator(ncols=0)
+
+
+def test_as_float_takes_one_element_arrays_only():
+    from d2l_compat.arrays import as_float, as_numpy
+    assert as_float(np.array([[2.5]])) == 2.5 and as_float(np.float32(1.5)) == 1.5
+    assert as_numpy([np.float32(1), 2]).tolist() == [1.0, 2.0]
+    with pytest.raises(ValueError, match=r"expected one number, got an array of shape \(2,\)"):
+        as_float(np.array([1.0, 2.0]))
+
+
+def test_mxnet_hook_pth_loads_the_hook_by_path(tmp_path):
+    from d2l_compat import mxnet_hook
+    assert mxnet_hook.main(["install", str(tmp_path)]) == 0
+    line = (tmp_path / mxnet_hook.PTH_NAME).read_text()
+    assert line.startswith("import ") and line.count("\n") == 1  # site runs it as code
+    assert repr(str(Path(mxnet_hook.__file__).resolve())) in line
+    assert mxnet_hook.main(["uninstall", str(tmp_path)]) == 0
+    assert not (tmp_path / mxnet_hook.PTH_NAME).exists()
+    assert mxnet_hook.main(["bogus"]) == 2

@@ -487,5 +487,5 @@ def test_room_reexports_the_lr_finder_core():
     from d2l_compat import lr_finder
     for name in ("LRRangeTest", "LRFinderResult", "lr_sweep", "run_range_test",
                  "smooth_losses", "suggest_steepest", "suggest_minimum_div_10",
-                 "suggest_valley"):
+                 "suggest_valley", "longest_decreasing_chain"):
         assert getattr(d2l, name) is getattr(lr_finder, name), name

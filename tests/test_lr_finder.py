@@ -19,6 +19,7 @@ from d2l_compat.lr_finder import (  # noqa: E402
     LRFinderResult,
     LRRangeTest,
     find_wall,
+    longest_decreasing_chain,
     lr_sweep,
     run_range_test,
     smooth_losses,
@@ -196,6 +197,28 @@ def test_valley_bridges_a_noisy_uptick():
     losses = [5.0, 4.0, 3.0, 3.5, 2.0, 1.0, 0.5, 2.0, 6.0]  # uptick at index 3
     # Longest decreasing subsequence 5, 4, 3, 2, 1, 0.5: indices 0..6 -> 0 + 12 // 3 = 4.
     assert suggest_valley(lrs, losses) == lrs[4]
+
+
+def test_longest_decreasing_chain_spans_gaps_and_counts_its_points():
+    # 5 > 4 > 3 > 2 at indices 0, 1, 3, 5 (or 5 > 4.5 > 3.5 > 2): upticks in between.
+    losses = [5.0, 4.0, 4.5, 3.0, 3.5, 2.0, 6.0]
+    start, end, k = longest_decreasing_chain(losses)
+    assert (start, end, k) == (0, 5, 4)
+    lrs = lr_sweep(1e-6, 1.0, 7)
+    # Ours: two thirds of the way from the real start, 0 + (2 * 5) // 3 = 3.
+    assert suggest_valley(lrs, losses) == lrs[3]
+    # fastai's valley starts at end - k = 1 and takes 1 + int(4 / 3) + int(4 / 6) = 2.
+    assert (end - k) + int(k / 3) + int(k / 6) == 2
+
+
+def test_longest_decreasing_chain_of_a_flat_curve_is_its_first_point():
+    assert longest_decreasing_chain([2.0, 2.0, 2.0]) == (0, 0, 1)
+
+
+@pytest.mark.parametrize("bad", [[], [[1.0, 2.0]]])
+def test_longest_decreasing_chain_rejects_a_non_curve(bad):
+    with pytest.raises(ValueError, match="losses"):
+        longest_decreasing_chain(bad)
 
 
 def test_valley_prefers_the_longest_valley_not_the_first():

@@ -92,7 +92,7 @@ def test_room_reexports_the_shared_helpers():
     from d2l_compat import data, plotting, runmode, schedules
     assert d2l.FRAMEWORK == "tensorflow"
     assert d2l.VERSIONS == {"tensorflow": tf.__version__, "keras": keras.__version__}
-    assert d2l.try_gpu() == "/CPU:0" or tf.config.list_physical_devices("GPU")
+    assert d2l.try_gpu()._device_name == "/CPU:0" or tf.config.list_physical_devices("GPU")
     assert d2l.plot is plotting.plot and d2l.Animator is plotting.Animator
     assert d2l.show_images is plotting.show_images and d2l.set_figsize is plotting.set_figsize
     assert d2l.Accumulator is runmode.Accumulator and d2l.Timer is runmode.Timer
@@ -572,5 +572,5 @@ def test_room_reexports_the_lr_finder_core():
     from d2l_compat import lr_finder
     for name in ("LRRangeTest", "LRFinderResult", "lr_sweep", "run_range_test",
                  "smooth_losses", "suggest_steepest", "suggest_minimum_div_10",
-                 "suggest_valley"):
+                 "suggest_valley", "longest_decreasing_chain"):
         assert getattr(d2l, name) is getattr(lr_finder, name), name

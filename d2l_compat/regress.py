@@ -1,0 +1,355 @@
+"""Output regression: re-execute notebooks on the Dask grid and compare every output.
+
+Run it as::
+
+    python -m d2l_compat.regress --mode smoke [--chapters ...] [--frameworks ...]
+    python -m d2l_compat.regress --mode smoke --update-baseline   # record the reference
+    python -m d2l_compat.regress --mode full --chapters lenet      # against the book
+
+Each chosen notebook is executed for seed 0 by :mod:`d2l_compat.reproduce` (same grid,
+same options) into ``build/regress/runs/<mode>/``, never over the committed notebooks or
+results, and compared with its reference:
+
+* ``--mode full``: the committed notebook ``chapters/<fw>/<chapter>.ipynb`` and the
+  committed results of all its seeds (``results/<fw>/<chapter>[.seed<k>].json``);
+* ``--mode smoke``: a smoke baseline in ``build/regress/baseline/`` (git-ignored). Smoke
+  outputs are only meaningful next to smoke outputs, and exactly equal only on the machine
+  that made them, so the baseline is local: ``--update-baseline`` records it (from a
+  checkout you trust, e.g. before upgrading a framework); when none exists the first run
+  records it and says so. It keeps the commit it was made from.
+
+Two comparisons, and the report names the one it made:
+
+* **exact** (the reference was made on this machine: same CPU model, CPU flags and
+  framework versions, from the notebook metadata the grid writes): every output of every
+  code cell must be equal after the replacements of the sanitize file
+  (``tests/regress_sanitize.cfg``: timings, throughput, memory addresses, dates), as
+  ``nbval`` without ``--nbval-lax`` would require; images are not compared;
+* **within seed spread** (another machine, or a reference without that metadata): runs
+  differ between CPU models, so outputs of cells marked ``# NBVAL_CHECK_OUTPUT`` must still
+  be equal, other differing outputs are listed for information, and each run's final test
+  accuracy and train loss must lie within the spread (max - min) of the reference's seeds,
+  or within :data:`DEFAULT_TOLERANCE` when fewer than two seeds were recorded. Every
+  collapse (:func:`d2l_compat.training.collapse_epoch`) is reported.
+
+The report is printed and written to ``build/regress/report.md``; the exit status is 1 when
+an execution failed or an output or metric differs.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from d2l_compat.results import collapse_note, load_seeds, project_root, seed_stats
+from d2l_compat.reproduce import (make_client, parser, plan, run_grid, same_machine,
+                                  selection)
+
+SANITIZE_FILE = project_root() / "tests" / "regress_sanitize.cfg"
+CHECK_MARK = "# NBVAL_CHECK_OUTPUT"
+# Allowed |difference| of a final metric across machines when the reference has fewer
+# than two seeds to measure the spread with.
+DEFAULT_TOLERANCE = {"test_acc": 0.02, "train_loss": 0.05}
+METRICS = tuple(DEFAULT_TOLERANCE)
+# Outputs never compared (as nbval): images and widget ids.
+SKIP_MIMES = ("image/png", "image/jpeg", "image/svg+xml",
+              "application/vnd.jupyter.widget-view+json")
+
+
+def read_sanitize(path: str | Path = SANITIZE_FILE) -> list[tuple[str, str]]:
+    """The ``(regex, replacement)`` pairs of an nbval sanitize file, in order.
+
+    Raises:
+        ValueError: the file holds no pair, or a regex does not compile (named).
+    """
+    text = Path(path).read_text()
+    pairs = re.findall(r"^regex: (.*)$\n^replace: (.*)$", text, flags=re.MULTILINE)
+    if not pairs:
+        raise ValueError(f"{path}: no 'regex:' / 'replace:' pairs")
+    for regex, _ in pairs:
+        try:
+            re.compile(regex)
+        except re.error as err:
+            raise ValueError(f"{path}: bad regex {regex!r} ({err})") from None
+    return pairs
+
+
+def sanitize(text: str, patterns) -> str:
+    """Apply each ``(regex, replacement)`` in turn.
+
+    >>> sanitize("3 epochs in 12.5 s, 20,113.4 examples/sec",
+    ...          [(r"\\d[\\d,]*(\\.\\d+)? examples/sec", "N"), (r"\\b\\d+(\\.\\d+)? s\\b", "T")])
+    '3 epochs in T, N'
+    """
+    for regex, replacement in patterns:
+        text = re.sub(regex, replacement, text)
+    return text
+
+
+def _text(value) -> str:
+    return "".join(value) if isinstance(value, list) else str(value)
+
+
+def output_texts(cell: dict) -> list[str]:
+    """A code cell's outputs as comparable texts: consecutive stream outputs of one name
+    joined (as the kernel may split them anywhere), each data output per mime type
+    (images skipped), errors as ``ename: evalue``."""
+    texts, stream = [], None
+    for output in cell.get("outputs", []):
+        kind = output["output_type"]
+        if kind == "stream":
+            if stream is not None and stream[0] == output["name"]:
+                texts[-1] += _text(output["text"])
+            else:
+                texts.append(f"[{output['name']}]\n" + _text(output["text"]))
+            stream = (output["name"],)
+            continue
+        stream = None
+        if kind == "error":
+            texts.append(f"[error]\n{output['ename']}: {output['evalue']}")
+        else:
+            for mime, value in sorted(output.get("data", {}).items()):
+                if mime not in SKIP_MIMES:
+                    texts.append(f"[{mime}]\n" + (_text(value) if isinstance(value, (str, list))
+                                                  else json.dumps(value, sort_keys=True)))
+    return texts
+
+
+def first_difference(expected: str, got: str) -> str:
+    """``'line 3: expected ... got ...'`` for the first line that differs."""
+    old, new = expected.splitlines(), got.splitlines()
+    for number in range(max(len(old), len(new))):
+        a = old[number] if number < len(old) else "<no line>"
+        b = new[number] if number < len(new) else "<no line>"
+        if a != b:
+            return f"line {number + 1}: expected {a!r}, got {b!r}"
+    return "same text"
+
+
+@dataclass
+class Difference:
+    notebook: str
+    cell: int            # index of the cell in the notebook
+    detail: str
+    fails: bool = True
+
+    def __str__(self) -> str:
+        tag = "" if self.fails else " (information)"
+        return f"{self.notebook}, cell {self.cell}: {self.detail}{tag}"
+
+
+def compare_notebooks(reference: dict, executed: dict, name: str, patterns,
+                      exact: bool = True) -> list[Difference]:
+    """Every code cell's sanitized outputs, reference against re-execution.
+
+    With ``exact=False`` (another machine) only cells marked ``# NBVAL_CHECK_OUTPUT``
+    fail; other differences are returned with ``fails=False``.
+    """
+    ref_cells, new_cells = reference["cells"], executed["cells"]
+    if [c["cell_type"] for c in ref_cells] != [c["cell_type"] for c in new_cells]:
+        return [Difference(name, 0, "the notebooks have different cells")]
+    differences = []
+    for index, (old, new) in enumerate(zip(ref_cells, new_cells)):
+        if old["cell_type"] != "code":
+            continue
+        checked = exact or CHECK_MARK in _text(old["source"])
+        expected = [sanitize(t, patterns) for t in output_texts(old)]
+        got = [sanitize(t, patterns) for t in output_texts(new)]
+        if expected == got:
+            continue
+        for number in range(max(len(expected), len(got))):
+            a = expected[number] if number < len(expected) else "<no output>"
+            b = got[number] if number < len(got) else "<no output>"
+            if a != b:
+                differences.append(Difference(name, index, first_difference(a, b), checked))
+                break
+    return differences
+
+
+def compare_metrics(reference_seeds: dict, executed: dict, name: str
+                    ) -> tuple[list[Difference], list[str]]:
+    """Cross-machine check of results: ``reference_seeds`` is ``{seed: {run: History}}``
+    (:func:`d2l_compat.results.load_seeds`), ``executed`` ``{run: History}`` of seed 0.
+
+    A run fails when ``|new - reference seed 0|`` exceeds the reference's spread over
+    seeds (``max - min``), or :data:`DEFAULT_TOLERANCE` when it has fewer than two seeds.
+    Returns the differences and one note per collapse (new or reference).
+    """
+    differences, notes = [], []
+    reference = reference_seeds.get(0, {})
+    for run, history in executed.items():
+        if not history.epochs:
+            continue
+        note = collapse_note(history)
+        if note:
+            notes.append(f"{name} {run}: re-execution{note}")
+        if run not in reference:
+            differences.append(Difference(name, -1, f"run {run!r} is not in the reference"))
+            continue
+        ref_note = collapse_note(reference[run])
+        if ref_note:
+            notes.append(f"{name} {run}: reference{ref_note}")
+        seeds = [by_run[run] for by_run in reference_seeds.values() if run in by_run]
+        for metric in METRICS:
+            if len(seeds) >= 2:
+                stats = seed_stats(seeds, metric)
+                tolerance, why = stats.spread, f"spread over {stats.n} seeds"
+            else:
+                tolerance, why = DEFAULT_TOLERANCE[metric], "default tolerance"
+            old, new = reference[run].final[metric], history.final[metric]
+            if not abs(new - old) <= tolerance + 1e-12:
+                differences.append(Difference(
+                    name, -1, f"run {run!r} {metric} {new:.3f}{note}, reference "
+                    f"{old:.3f}{ref_note}: outside {why} ±{tolerance:.3f}"))
+    return differences, notes
+
+
+def git_commit() -> str:
+    """``<sha> (clean)`` or ``<sha> (uncommitted changes)``; ``unknown`` outside git."""
+    try:
+        sha = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
+                             text=True, check=True, cwd=project_root()).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain"], capture_output=True,
+                               text=True, check=True, cwd=project_root()).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return f"{sha} ({'uncommitted changes' if dirty else 'clean'})"
+
+
+@dataclass
+class Report:
+    comparisons: dict = field(default_factory=dict)   # notebook -> "exact" | "within ..."
+    differences: list = field(default_factory=list)
+    notes: list = field(default_factory=list)
+    failures: list = field(default_factory=list)      # executions that failed
+
+    @property
+    def passed(self) -> bool:
+        return not self.failures and not any(d.fails for d in self.differences)
+
+    def markdown(self, mode: str, reference: str) -> str:
+        lines = [f"# Output regression ({mode} mode)", "", f"Reference: {reference}.", "",
+                 "| notebook | comparison |", "|---|---|"]
+        lines += [f"| {nb} | {how} |" for nb, how in self.comparisons.items()]
+        lines += ["", f"**{'PASSED' if self.passed else 'FAILED'}**", ""]
+        for title, items in (("Failed executions", self.failures),
+                             ("Differing outputs", self.differences),
+                             ("Collapses", self.notes)):
+            if items:
+                lines += [f"## {title}", ""] + [f"- {item}" for item in items] + [""]
+        return "\n".join(lines)
+
+
+EXACT = "exact (same machine), after sanitizing"
+SPREAD = "within seed spread (another machine): checked cells exact, metrics within spread"
+
+
+def compare_task(task, reference_nb: Path, reference_results: Path, patterns,
+                 report: Report) -> None:
+    """Compare one re-executed task with its reference, adding to ``report``."""
+    name = f"{task.framework}/{task.chapter}"
+    reference = json.loads(reference_nb.read_text())
+    executed = json.loads(task.output.read_text())
+    exact = same_machine(reference["metadata"].get("d2l_compat", {}).get("machine"),
+                         executed["metadata"].get("d2l_compat", {}).get("machine"))
+    report.comparisons[name] = EXACT if exact else SPREAD
+    report.differences += compare_notebooks(reference, executed, name, patterns, exact)
+    new = load_seeds(task.framework, task.chapter, task.mode, task.results).get(0, {})
+    ref = load_seeds(task.framework, task.chapter, task.mode, reference_results)
+    if exact:
+        report.notes += [f"{name} {run}: re-execution{collapse_note(h)}" for run, h in
+                         new.items() if h.epochs and collapse_note(h)]
+        return
+    differences, notes = compare_metrics(ref, new, name)
+    report.differences += differences
+    report.notes += notes
+
+
+def _read(path: Path) -> str:
+    return path.read_text().strip() if path.exists() else "unknown"
+
+
+def update_baseline(tasks, baseline: Path) -> None:
+    """Copy the re-executed notebooks and their results into ``baseline``."""
+    for task in tasks:
+        target = baseline / task.framework / f"{task.chapter}.ipynb"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(task.output, target)
+        if task.results_file.exists():
+            results = baseline / "results" / task.framework / task.results_file.name
+            results.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(task.results_file, results)
+    (baseline / "COMMIT").write_text(git_commit() + "\n")
+
+
+def main(argv=None) -> int:
+    p = parser(__doc__.splitlines()[0])
+    p.add_argument("--update-baseline", action="store_true",
+                   help="smoke mode: record this execution as the reference")
+    p.add_argument("--sanitize", type=Path, default=SANITIZE_FILE,
+                   help="nbval sanitize file (default: %(default)s)")
+    p.add_argument("--results-dir", type=Path,
+                   help="full mode: the committed results (default: results/)")
+    args = p.parse_args(argv)
+    if args.update_baseline and args.mode != "smoke":
+        p.error("--update-baseline: the full-mode reference is the committed book")
+    patterns = read_sanitize(args.sanitize)
+    chapters, frameworks = selection(args)
+    regress_dir = args.build_dir / "regress"
+    baseline = regress_dir / "baseline"
+    try:
+        tasks = plan(chapters, frameworks, [0], args.mode, args.chapters_dir, regress_dir,
+                     results=regress_dir / "results" / args.mode, in_place=False)
+    except ValueError as err:
+        p.error(str(err))
+    if args.dry_run:
+        for task in tasks:
+            print(f"{task.key} -> {task.output}")
+        return 0
+    client = make_client(args.workers)
+    try:
+        outcomes = run_grid(tasks, client, args.retries, force=True, kernel=args.kernel,
+                            timeout=args.timeout)
+    finally:
+        client.close()
+        if client.cluster is not None:
+            client.cluster.close()
+    report = Report(failures=[o.line for o in outcomes if o.status == "failed"])
+    done = [o.task for o in outcomes if o.status == "done"]
+    if args.mode == "smoke":
+        def reference_of(task):
+            return baseline / task.framework / f"{task.chapter}.ipynb"
+        record = done if args.update_baseline else [t for t in done
+                                                    if not reference_of(t).exists()]
+        if record:
+            update_baseline(record, baseline)
+            why = "as asked" if args.update_baseline else "none existed for them"
+            print(f"recorded the smoke baseline of {', '.join(t.key for t in record)} in "
+                  f"{baseline} ({why}; commit {git_commit()}); later runs compare with it")
+        done = [t for t in done if t not in record]
+        reference = (f"smoke baseline in {baseline} "
+                     f"(commit {_read(baseline / 'COMMIT')})")
+        reference_results = baseline / "results"
+    else:
+        def reference_of(task):
+            return args.chapters_dir / task.framework / f"{task.chapter}.ipynb"
+        reference = f"committed notebooks in {args.chapters_dir}"
+        reference_results = args.results_dir
+    for task in done:
+        compare_task(task, reference_of(task), reference_results, patterns, report)
+    text = report.markdown(args.mode, reference)
+    path = regress_dir / "report.md"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    print(text)
+    print(f"report written to {path}")
+    return 0 if report.passed else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,491 @@
+"""The reproduction grid: every (chapter, framework, seed) notebook execution as a Dask task.
+
+Run it as::
+
+    python -m d2l_compat.reproduce --chapters lenet lr_scheduler --frameworks pytorch jax \\
+        --seeds 0 1 2 --mode full            # or --mode smoke; --workers N --retries K
+    python -m d2l_compat.reproduce --dry-run # what would run, what is already done
+
+Defaults: every chapter under ``chapters/<framework>/*.ipynb``, every installed framework,
+seed 0, full mode. Each execution is one task of a ``dask.distributed`` cluster:
+
+* by default a ``LocalCluster`` sized to the machine: one worker *process* per core, one
+  thread each (``--workers N`` to change it). Every notebook kernel is a child process of
+  its worker and gets the thread limits of :data:`THREAD_ENV`, so N workers keep N cores
+  busy instead of N x cores threads fighting for them;
+* if ``DASK_SCHEDULER_ADDRESS`` is set, the scheduler at that address. Start it with any
+  Dask deployment whose workers have this repository checked out at the same commit (same
+  path or installed with ``pip install -e '.[all,grid]'``), the ``d2l-compat`` Jupyter
+  kernel and the Fashion-MNIST cache (``make setup``). Notebooks and results travel with
+  the tasks, so no shared file system is needed. Two examples::
+
+      # several machines over SSH (pip install asyncssh), one single-threaded worker per core
+      from dask.distributed import SSHCluster
+      cluster = SSHCluster(["head", "node1", "node2"],
+                           worker_options={"nthreads": 1, "n_workers": 8},
+                           remote_python="/path/to/repo/.venv/bin/python")
+      print(cluster.scheduler_address)   # export DASK_SCHEDULER_ADDRESS=tcp://head:8786
+
+      # a Slurm cluster (pip install dask-jobqueue): one job = 8 single-threaded workers
+      from dask_jobqueue import SLURMCluster
+      cluster = SLURMCluster(cores=8, processes=8, memory="32GB", walltime="04:00:00",
+                             python="/path/to/repo/.venv/bin/python")
+      cluster.scale(jobs=4)
+      print(cluster.scheduler_address)
+
+  Keep that Python session open while the grid runs.
+
+Each execution runs the notebook with ``nbclient`` in the ``d2l-compat`` kernel, with
+``D2L_MODE``, ``D2L_SEED`` and ``D2L_FRAMEWORK`` in the kernel's environment (read by
+:func:`d2l_compat.runmode.run_mode` and :func:`~d2l_compat.runmode.run_seed`) and its
+results redirected (``D2L_RESULTS_DIR``) to a staging folder. Only when the whole notebook
+succeeded are its outputs written, each atomically (temp file + rename):
+
+* the executed notebook: in place (``chapters/<fw>/<chapter>.ipynb``, the committed book)
+  for seed 0 in full mode, else ``build/runs/<mode>/<fw>/<chapter>.seed<k>.ipynb``; its
+  metadata ``d2l_compat`` records mode, seed, fingerprint and the machine
+  (:func:`machine_info`) that made the outputs;
+* the results file (``results/[smoke/]<fw>/<chapter>[.seed<k>].json``) replaced whole, with
+  ``grid.fingerprint``: sha256 of the notebook's code cells, the ``d2l_compat`` sources,
+  mode, seed and the framework's package versions (:func:`run_fingerprint`).
+
+A run whose results file carries the current fingerprint is skipped (resume after an
+interruption; ``--force`` runs it anyway). A failing execution is retried ``--retries``
+times (Dask's ``retries=``), then reported with its error; the others go on, and the
+command exits with status 1. At the end the results tables are rebuilt
+(:mod:`d2l_compat.results`).
+
+Runs are deterministic on one machine but differ between CPU models (vector extensions
+change the order of floating-point sums); compare across machines with the spread over
+seeds (``python -m d2l_compat.regress``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import importlib.util
+import json
+import os
+import platform
+import re
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+
+from d2l_compat import FRAMEWORKS, ROOMS
+from d2l_compat.results import (collapse_note, history_from_record, load_results, project_root, results_dir,
+                                results_path, update_project_readme, write_json_atomic,
+                                write_readme)
+from d2l_compat.runmode import DEFAULT_SEED, MODES
+
+KERNEL = "d2l-compat"
+CELL_TIMEOUT = 4 * 3600  # seconds per cell: a full-mode chapter trains for a long time
+DEFAULT_RETRIES = 1
+
+# One thread per kernel, for what each framework actually reads:
+# torch: OMP_NUM_THREADS / MKL_NUM_THREADS set torch.get_num_threads() (its inter-op pool
+#   has no variable; LeNet's training does not use it);
+# TensorFlow: TF_NUM_INTRAOP_THREADS / TF_NUM_INTEROP_THREADS size its two pools;
+# JAX (XLA:CPU): --xla_cpu_multi_thread_eigen=false runs Eigen's matmuls and convolutions on
+#   one thread; intra_op_parallelism_threads=1 is accepted and sizes the intra-op pool;
+# MXNet: MXNET_CPU_WORKER_NTHREADS (its engine) and OMP_NUM_THREADS (its operators);
+# OMP_WAIT_POLICY=passive: idle OpenMP threads sleep instead of spinning on a shared core.
+THREAD_ENV = {
+    "OMP_NUM_THREADS": "1",
+    "MKL_NUM_THREADS": "1",
+    "TF_NUM_INTRAOP_THREADS": "1",
+    "TF_NUM_INTEROP_THREADS": "1",
+    "XLA_FLAGS": "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1",
+    "MXNET_CPU_WORKER_NTHREADS": "1",
+    "OMP_WAIT_POLICY": "passive",
+    "TF_CPP_MIN_LOG_LEVEL": "2",
+}
+
+# The distributions whose versions change a framework's numbers.
+FRAMEWORK_PACKAGES = {
+    "pytorch": ("torch",),
+    "tensorflow": ("tensorflow-cpu", "tensorflow", "keras"),
+    "mxnet": ("mxnet",),
+    "jax": ("jax", "jaxlib", "flax", "optax"),
+}
+
+
+def framework_versions(framework: str) -> dict[str, str]:
+    """Installed versions of ``framework``'s packages (and numpy), read without importing
+    the framework: ``{"numpy": "1.26.4", "torch": "2.13.0"}``."""
+    if framework not in FRAMEWORK_PACKAGES:
+        raise ValueError(f"framework must be one of {FRAMEWORKS}, got {framework!r}")
+    versions = {}
+    for package in ("numpy",) + FRAMEWORK_PACKAGES[framework]:
+        try:
+            versions[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            continue
+    return versions
+
+
+def _sha256(parts) -> str:
+    digest = hashlib.sha256()
+    for part in parts:
+        digest.update(part.encode())
+        digest.update(b"\0")
+    return digest.hexdigest()
+
+
+def code_sources(notebook: dict) -> list[str]:
+    """The sources of a notebook's code cells, in order (outputs do not count)."""
+    return ["".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
+            for cell in notebook["cells"] if cell["cell_type"] == "code"]
+
+
+def package_sources() -> list[str]:
+    """``d2l_compat/*.py`` as ``"name\\ncontents"``, sorted by name."""
+    folder = Path(__file__).resolve().parent
+    return [f"{path.name}\n{path.read_text()}" for path in sorted(folder.glob("*.py"))]
+
+
+def run_fingerprint(notebook: dict, mode: str, seed: int, framework: str) -> str:
+    """sha256 of what decides a run's numbers on a given machine: the notebook's code
+    cells, the ``d2l_compat`` sources, ``mode``, ``seed`` and :func:`framework_versions`."""
+    return _sha256(["cells", *code_sources(notebook), "package", *package_sources(),
+                    f"mode={mode}", f"seed={seed}",
+                    json.dumps(framework_versions(framework), sort_keys=True)])
+
+
+def cpu_model() -> tuple[str, list[str]]:
+    """The CPU's model name and its feature flags (Linux ``/proc/cpuinfo``, else what
+    :mod:`platform` knows and no flags)."""
+    try:
+        info = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return platform.processor() or platform.machine(), []
+    fields = dict(line.split(":", 1) for line in info.splitlines() if ":" in line)
+    fields = {k.strip(): v.strip() for k, v in fields.items()}
+    model = fields.get("model name") or fields.get("Hardware") or platform.machine()
+    flags = (fields.get("flags") or fields.get("Features") or "").split()
+    return model, sorted(flags)
+
+
+def machine_info(framework: str) -> dict:
+    """What makes a machine's outputs comparable bit for bit: CPU model, a hash of its
+    feature flags (AVX2, AVX-512, ...), architecture and the framework's versions."""
+    model, flags = cpu_model()
+    return {"cpu": model, "cpu_flags_sha256": _sha256(flags)[:16],
+            "machine": platform.machine(), "versions": framework_versions(framework)}
+
+
+def same_machine(a: dict | None, b: dict | None) -> bool:
+    """Whether two :func:`machine_info` records describe the same CPU and versions."""
+    keys = ("cpu", "cpu_flags_sha256", "machine", "versions")
+    return bool(a and b) and all(a.get(k) == b.get(k) for k in keys)
+
+
+def installed_frameworks() -> list[str]:
+    """Frameworks whose package can be imported here (checked without importing it)."""
+    return [fw for fw in FRAMEWORKS if importlib.util.find_spec(ROOMS[fw]) is not None]
+
+
+def find_chapters(chapters_dir: Path, frameworks) -> list[str]:
+    """Chapter names found as ``<chapters_dir>/<framework>/<chapter>.ipynb``, sorted."""
+    return sorted({path.stem for fw in frameworks
+                   for path in (Path(chapters_dir) / fw).glob("*.ipynb")})
+
+
+@dataclass(frozen=True)
+class Task:
+    """One notebook execution of the grid."""
+
+    chapter: str
+    framework: str
+    seed: int
+    mode: str
+    source: Path        # the notebook to execute
+    output: Path        # where the executed notebook goes
+    results: Path       # results root (results_dir(mode))
+    fingerprint: str
+
+    @property
+    def key(self) -> str:
+        return f"{self.chapter}/{self.framework}/seed{self.seed}/{self.mode}"
+
+    @property
+    def results_file(self) -> Path:
+        return results_path(self.framework, self.chapter, self.mode, self.seed, self.results)
+
+    def is_current(self) -> bool:
+        """The results file exists and was made from the same code and configuration."""
+        data = load_results(self.framework, self.chapter, self.mode, self.seed, self.results)
+        return bool(data) and data.get("grid", {}).get("fingerprint") == self.fingerprint
+
+
+def output_path(chapters_dir: Path, build_dir: Path, chapter: str, framework: str,
+                seed: int, mode: str, in_place: bool = True) -> Path:
+    """Seed 0 in full mode: the chapter itself (``in_place``); otherwise
+    ``<build_dir>/runs/<mode>/<framework>/<chapter>.seed<seed>.ipynb``."""
+    if in_place and mode == "full" and seed == DEFAULT_SEED:
+        return Path(chapters_dir) / framework / f"{chapter}.ipynb"
+    return Path(build_dir) / "runs" / mode / framework / f"{chapter}.seed{seed}.ipynb"
+
+
+def plan(chapters, frameworks, seeds, mode: str, chapters_dir: Path, build_dir: Path,
+         results: Path | None = None, in_place: bool = True) -> list[Task]:
+    """The tasks of a grid, in (chapter, framework, seed) order.
+
+    Raises:
+        ValueError: a bad mode or seed, or a requested notebook that does not exist.
+    """
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+    for seed in seeds:
+        if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+            raise ValueError(f"seeds must be non-negative integers, got {seed!r}")
+    chapters_dir, build_dir = Path(chapters_dir), Path(build_dir)
+    results = Path(results) if results is not None else results_dir(mode)
+    missing = [str(chapters_dir / fw / f"{ch}.ipynb") for ch in chapters for fw in frameworks
+               if not (chapters_dir / fw / f"{ch}.ipynb").exists()]
+    if missing:
+        raise ValueError("no such notebook: " + ", ".join(missing))
+    tasks = []
+    for chapter in chapters:
+        for framework in frameworks:
+            source = chapters_dir / framework / f"{chapter}.ipynb"
+            notebook = json.loads(source.read_text())
+            for seed in dict.fromkeys(seeds):
+                tasks.append(Task(chapter, framework, seed, mode, source,
+                                  output_path(chapters_dir, build_dir, chapter, framework,
+                                              seed, mode, in_place),
+                                  results, run_fingerprint(notebook, mode, seed, framework)))
+    return tasks
+
+
+ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*m")  # the colours of IPython's tracebacks
+
+
+def thread_env(threads: int = 1) -> dict[str, str]:
+    """:data:`THREAD_ENV` for ``threads`` threads per kernel (the XLA flag only for 1).
+
+    >>> thread_env(4)["OMP_NUM_THREADS"], "XLA_FLAGS" in thread_env(4)
+    ('4', False)
+    """
+    if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
+        raise ValueError(f"threads must be a positive int, got {threads!r}")
+    env = {k: (str(threads) if v == "1" else v) for k, v in THREAD_ENV.items()}
+    if threads > 1:
+        del env["XLA_FLAGS"]
+    return env
+
+
+def kernel_env(task: Task, staging: str, threads: int = 1) -> dict[str, str]:
+    """The kernel's environment: this process's, :func:`thread_env`, the run's parameters."""
+    env = {**os.environ, **thread_env(threads)}
+    env.update(D2L_MODE=task.mode, D2L_SEED=str(task.seed), D2L_FRAMEWORK=task.framework,
+               D2L_RESULTS_DIR=staging)
+    return env
+
+
+def execute(task: Task, notebook_text: str, kernel: str = KERNEL,
+            timeout: int = CELL_TIMEOUT, threads: int = 1) -> dict:
+    """Execute one notebook (runs on a Dask worker). Returns the executed notebook, the
+    results files it wrote (``{relative path: JSON text}``), the seconds it took and the
+    machine; raises ``RuntimeError`` with the failing cell's error."""
+    import nbformat
+    from nbclient import NotebookClient
+    from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
+
+    notebook = nbformat.reads(notebook_text, as_version=4)
+    with tempfile.TemporaryDirectory(prefix="d2l-grid-") as staging:
+        cwd = task.source.parent if task.source.parent.is_dir() else Path(staging)
+        client = NotebookClient(notebook, timeout=timeout, kernel_name=kernel,
+                                resources={"metadata": {"path": str(cwd)}})
+        start = time.perf_counter()
+        try:
+            client.execute(env=kernel_env(task, staging, threads))
+        except (CellExecutionError, CellTimeoutError, DeadKernelError) as err:
+            lines = ANSI_ESCAPE.sub("", str(err)).strip().splitlines()
+            raise RuntimeError(f"{task.key} failed on {platform.node()}:\n"
+                               + "\n".join(lines[-25:])) from None
+        seconds = time.perf_counter() - start
+        machine = machine_info(task.framework)
+        notebook.metadata["d2l_compat"] = {"mode": task.mode, "seed": task.seed,
+                                           "fingerprint": task.fingerprint,
+                                           "machine": machine}
+        written = {str(path.relative_to(staging)): path.read_text()
+                   for path in sorted(Path(staging).rglob("*.json"))}
+    return {"notebook": nbformat.writes(notebook), "results": written, "seconds": seconds,
+            "machine": machine}
+
+
+def _write_text_atomic(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def store(task: Task, outcome: dict) -> list[Path]:
+    """Write an execution's notebook and results files (each atomically); returns the
+    results files, each stamped with the run's fingerprint and machine."""
+    _write_text_atomic(task.output, outcome["notebook"])
+    paths = []
+    for relative, text in outcome["results"].items():
+        data = json.loads(text)
+        data["grid"] = {"fingerprint": task.fingerprint, "machine": outcome["machine"]}
+        paths.append(write_json_atomic(task.results / relative, data))
+    return paths
+
+
+def summary_line(task: Task, seconds: float, results_file: Path | None) -> str:
+    """``lenet pytorch seed 1: 812 s; baseline 0.893, too_large 0.100 (collapsed at epoch
+    3)`` (final test accuracy of every run recorded in the results file)."""
+    head = f"{task.chapter} {task.framework} seed {task.seed} ({task.mode}): {seconds:.0f} s"
+    data = json.loads(results_file.read_text()) if results_file and results_file.exists() \
+        else None
+    if not data:
+        return head + "; no results recorded"
+    runs = []
+    for run, record in data["runs"].items():
+        history = history_from_record(record)
+        if history.epochs:
+            runs.append(f"{run} {history.final['test_acc']:.3f}{collapse_note(history)}")
+    return head + "; " + ", ".join(runs)
+
+
+def make_client(workers: int | None = None):
+    """A ``distributed.Client``: to ``$DASK_SCHEDULER_ADDRESS`` if set, else to a new
+    LocalCluster of ``workers`` (default: one per core) single-threaded processes."""
+    from distributed import Client, LocalCluster
+
+    address = os.environ.get("DASK_SCHEDULER_ADDRESS")
+    if address:
+        return Client(address)
+    workers = workers or os.cpu_count() or 1
+    if workers < 1:
+        raise ValueError(f"workers must be >= 1, got {workers}")
+    # memory_limit=0: the kernels are child processes; the workers themselves hold little.
+    cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+                           dashboard_address=None, memory_limit=0)
+    return Client(cluster)
+
+
+@dataclass
+class Outcome:
+    task: Task
+    status: str                 # "done", "skipped" or "failed"
+    seconds: float = 0.0
+    line: str = ""
+    error: str = ""
+
+
+def run_grid(tasks: list[Task], client, retries: int = DEFAULT_RETRIES, force: bool = False,
+             kernel: str = KERNEL, timeout: int = CELL_TIMEOUT, threads: int = 1,
+             progress: bool = True, echo=print) -> list[Outcome]:
+    """Submit every task that is not current (all with ``force``) and collect outcomes.
+
+    A task that raises is retried ``retries`` times by Dask, then reported as failed;
+    the others continue.
+    """
+    from distributed import as_completed
+
+    if not isinstance(retries, int) or retries < 0:
+        raise ValueError(f"retries must be a non-negative int, got {retries!r}")
+    outcomes = {task.key: Outcome(task, "skipped") for task in tasks
+                if not force and task.is_current()}
+    for outcome in outcomes.values():
+        echo(f"{outcome.task.key}: up to date, skipped (--force to re-run)")
+    pending = [task for task in tasks if task.key not in outcomes]
+    futures = {client.submit(execute, task, task.source.read_text(), kernel, timeout,
+                             threads, key=f"notebook-{task.key}-{task.fingerprint[:8]}",
+                             retries=retries, pure=False): task for task in pending}
+    bar = None
+    if progress and pending:
+        from tqdm import tqdm
+        bar = tqdm(total=len(pending), unit="notebook", file=sys.stderr)
+        echo = bar.write
+    for future in as_completed(futures):
+        task = futures[future]
+        try:
+            result = future.result()
+        except Exception as err:  # noqa: BLE001  a failed notebook must not stop the grid
+            outcome = Outcome(task, "failed", error=str(err))
+            outcome.line = f"{task.key} FAILED after {retries + 1} attempt(s): {err}"
+        else:
+            paths = store(task, result)
+            own = task.results_file if task.results_file in paths else None
+            outcome = Outcome(task, "done", result["seconds"],
+                              summary_line(task, result["seconds"], own))
+        outcomes[task.key] = outcome
+        echo(outcome.line)
+        if bar is not None:
+            bar.update()
+    if bar is not None:
+        bar.close()
+    return [outcomes[task.key] for task in tasks]
+
+
+def rebuild_tables(mode: str) -> None:
+    """``python -m d2l_compat.results``: results/README.md, and the project README's
+    results section when these are the committed full-mode results."""
+    print(f"wrote {write_readme(mode)}")
+    if mode == "full" and not os.environ.get("D2L_RESULTS_DIR") and update_project_readme(mode):
+        print("updated the results section of README.md")
+
+
+def parser(description: str = "Execute notebooks on a Dask grid.") -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=description)
+    p.add_argument("--chapters", nargs="+", help="chapter names (default: all found)")
+    p.add_argument("--frameworks", nargs="+", choices=FRAMEWORKS,
+                   help="default: every installed framework")
+    p.add_argument("--mode", choices=MODES, default="full")
+    p.add_argument("--workers", type=int, help="LocalCluster workers (default: one per core)")
+    p.add_argument("--retries", type=int, default=DEFAULT_RETRIES)
+    p.add_argument("--timeout", type=int, default=CELL_TIMEOUT, help="seconds per cell")
+    p.add_argument("--kernel", default=KERNEL)
+    p.add_argument("--chapters-dir", type=Path, default=project_root() / "chapters")
+    p.add_argument("--build-dir", type=Path, default=project_root() / "build")
+    p.add_argument("--dry-run", action="store_true", help="print the plan, run nothing")
+    return p
+
+
+def selection(args) -> tuple[list[str], list[str]]:
+    frameworks = args.frameworks or installed_frameworks()
+    chapters = args.chapters or find_chapters(args.chapters_dir, frameworks)
+    return chapters, frameworks
+
+
+def main(argv=None) -> int:
+    p = parser(__doc__.splitlines()[0])
+    p.add_argument("--seeds", nargs="+", type=int, default=[DEFAULT_SEED])
+    p.add_argument("--force", action="store_true", help="re-run up-to-date runs too")
+    args = p.parse_args(argv)
+    chapters, frameworks = selection(args)
+    try:
+        tasks = plan(chapters, frameworks, args.seeds, args.mode, args.chapters_dir,
+                     args.build_dir)
+    except ValueError as err:
+        p.error(str(err))
+    if args.dry_run:
+        for task in tasks:
+            state = "up to date" if task.is_current() and not args.force else "would run"
+            print(f"{task.key}: {state} -> {task.output}")
+        return 0
+    client = make_client(args.workers)
+    try:
+        print(f"dask: {client}")
+        outcomes = run_grid(tasks, client, args.retries, args.force, args.kernel,
+                            args.timeout)
+    finally:
+        client.close()
+        if client.cluster is not None:
+            client.cluster.close()
+    counts = {s: sum(o.status == s for o in outcomes) for s in ("done", "skipped", "failed")}
+    print(", ".join(f"{n} {s}" for s, n in counts.items()))
+    rebuild_tables(args.mode)
+    return 1 if counts["failed"] else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

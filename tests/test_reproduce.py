@@ -1,0 +1,137 @@
+"""The reproduction grid on a real two-worker Dask cluster, with the probe notebook."""
+
+import json
+
+import pytest
+
+from d2l_compat import reproduce, results
+
+pytest.importorskip("distributed", reason="distributed is not installed (extra 'grid')")
+
+
+def probe_outputs(path) -> str:
+    notebook = json.loads(path.read_text())
+    return "".join("".join(o.get("text", "")) for cell in notebook["cells"]
+                   if cell["cell_type"] == "code" for o in cell["outputs"])
+
+
+def test_grid_runs_each_seed_then_resumes_and_forces(grid_client, probe_chapters,
+                                                     results_tmp, tmp_path):
+    build = tmp_path / "build"
+    tasks = reproduce.plan(["probe"], ["pytorch"], [0, 1], "full", probe_chapters, build)
+    assert [t.output for t in tasks] == [probe_chapters / "pytorch" / "probe.ipynb",
+                                         build / "runs/full/pytorch/probe.seed1.ipynb"]
+    lines = []
+    outcomes = reproduce.run_grid(tasks, grid_client, progress=False, echo=lines.append)
+    assert [o.status for o in outcomes] == ["done", "done"]
+    seeds = results.load_seeds("pytorch", "probe", "full")
+    assert sorted(seeds) == [0, 1]
+    for task in tasks:
+        assert f"seed: {task.seed}\n" in probe_outputs(task.output)
+        meta = json.loads(task.output.read_text())["metadata"]["d2l_compat"]
+        assert meta == {"mode": "full", "seed": task.seed, "fingerprint": task.fingerprint,
+                        "machine": reproduce.machine_info("pytorch")}
+        data = json.loads(task.results_file.read_text())
+        assert data["seed"] == task.seed and data["runs"]["softmax"]["seed"] == task.seed
+        assert data["grid"]["fingerprint"] == task.fingerprint
+        final = seeds[task.seed]["softmax"].final["test_acc"]
+        assert f"probe pytorch seed {task.seed} (full): " in "\n".join(lines)
+        assert any(line.endswith(f"softmax {final:.3f}") for line in lines)
+    # different seeds, different weights and data order: different runs
+    assert seeds[0]["softmax"].train_loss != seeds[1]["softmax"].train_loss
+    assert list(results_tmp.rglob("*.tmp")) == []
+
+    # Executing in place changed outputs only: a new plan finds both runs current.
+    again = reproduce.plan(["probe"], ["pytorch"], [0, 1], "full", probe_chapters, build)
+    assert [t.fingerprint for t in again] == [t.fingerprint for t in tasks]
+    stamps = [t.output.stat().st_mtime_ns for t in again]
+    outcomes = reproduce.run_grid(again, grid_client, progress=False, echo=lines.append)
+    assert [o.status for o in outcomes] == ["skipped", "skipped"]
+    assert [t.output.stat().st_mtime_ns for t in again] == stamps
+
+    outcomes = reproduce.run_grid(again[1:], grid_client, force=True, progress=False,
+                                  echo=lines.append)
+    assert [o.status for o in outcomes] == ["done"]
+    assert again[1].output.stat().st_mtime_ns != stamps[1]
+    assert results.load_seeds("pytorch", "probe", "full")[1]["softmax"].train_loss == \
+        seeds[1]["softmax"].train_loss  # deterministic on one machine
+
+
+def test_failing_notebook_is_retried_then_reported_and_the_others_finish(
+        grid_client, probe_chapters, results_tmp, tmp_path):
+    attempts = tmp_path / "attempts.txt"
+    broken = probe_chapters / "jax" / "probe.ipynb"
+    notebook = json.loads(broken.read_text())
+    notebook["cells"].insert(1, {
+        "cell_type": "code", "execution_count": None, "metadata": {}, "outputs": [],
+        "source": f"open({str(attempts)!r}, 'a').write('attempt\\n')\n"
+                  "raise RuntimeError('planted failure')"})
+    broken.write_text(json.dumps(notebook))
+    tasks = reproduce.plan(["probe"], ["pytorch", "jax"], [0], "smoke", probe_chapters,
+                           tmp_path / "build")
+    lines = []
+    outcomes = reproduce.run_grid(tasks, grid_client, retries=1, progress=False,
+                                  echo=lines.append)
+    assert [o.status for o in outcomes] == ["done", "failed"]
+    assert attempts.read_text() == "attempt\n" * 2  # the first try and one retry
+    failed = outcomes[1]
+    assert "probe/jax/seed0/smoke failed" in failed.error
+    assert "RuntimeError: planted failure" in failed.error
+    assert "FAILED after 2 attempt(s)" in failed.line and failed.line in lines
+    assert results.results_path("pytorch", "probe", "smoke").exists()
+    assert not results.results_path("jax", "probe", "smoke").exists()
+    assert not tasks[1].output.exists()
+
+
+def test_fingerprint_follows_code_mode_seed_not_outputs():
+    notebook = json.loads((reproduce.project_root() / "tests" / "grid_probe.ipynb").read_text())
+    base = reproduce.run_fingerprint(notebook, "smoke", 0, "pytorch")
+    assert base == reproduce.run_fingerprint(notebook, "smoke", 0, "pytorch")
+    assert base != reproduce.run_fingerprint(notebook, "full", 0, "pytorch")
+    assert base != reproduce.run_fingerprint(notebook, "smoke", 1, "pytorch")
+    outputs_only = json.loads(json.dumps(notebook))
+    outputs_only["cells"][1]["outputs"] = []
+    assert reproduce.run_fingerprint(outputs_only, "smoke", 0, "pytorch") == base
+    edited = json.loads(json.dumps(notebook))
+    edited["cells"][1]["source"] += "\n"
+    assert reproduce.run_fingerprint(edited, "smoke", 0, "pytorch") != base
+
+
+def test_plan_names_bad_input(probe_chapters, tmp_path):
+    with pytest.raises(ValueError, match=r"no such notebook: .*mxnet/probe\.ipynb"):
+        reproduce.plan(["probe"], ["mxnet"], [0], "smoke", probe_chapters, tmp_path)
+    with pytest.raises(ValueError, match="mode must be one of"):
+        reproduce.plan(["probe"], ["jax"], [0], "fast", probe_chapters, tmp_path)
+    with pytest.raises(ValueError, match="seeds must be non-negative integers"):
+        reproduce.plan(["probe"], ["jax"], [-1], "smoke", probe_chapters, tmp_path)
+    with pytest.raises(ValueError, match="framework must be one of"):
+        reproduce.framework_versions("caffe")
+
+
+def test_kernel_env_carries_the_run_and_one_thread(tmp_path):
+    task = reproduce.Task("probe", "jax", 2, "smoke", tmp_path, tmp_path, tmp_path, "f")
+    env = reproduce.kernel_env(task, "/staging")
+    assert (env["D2L_MODE"], env["D2L_SEED"], env["D2L_FRAMEWORK"], env["D2L_RESULTS_DIR"]) \
+        == ("smoke", "2", "jax", "/staging")
+    assert env["OMP_NUM_THREADS"] == env["TF_NUM_INTRAOP_THREADS"] == "1"
+    assert "--xla_cpu_multi_thread_eigen=false" in env["XLA_FLAGS"]
+    assert reproduce.kernel_env(task, "/s", threads=4)["TF_NUM_INTEROP_THREADS"] == "4"
+    with pytest.raises(ValueError, match="threads must be a positive int"):
+        reproduce.thread_env(0)
+
+
+def test_cli_dry_run_and_scheduler_address(grid_client, probe_chapters, results_tmp,
+                                           tmp_path, monkeypatch, capsys):
+    code = reproduce.main(["--chapters", "probe", "--frameworks", "jax", "--seeds", "0", "3",
+                           "--mode", "smoke", "--chapters-dir", str(probe_chapters),
+                           "--build-dir", str(tmp_path / "build"), "--dry-run"])
+    out = capsys.readouterr().out
+    assert code == 0 and "probe/jax/seed3/smoke: would run" in out
+    assert str(tmp_path / "build/runs/smoke/jax/probe.seed3.ipynb") in out
+    monkeypatch.setenv("DASK_SCHEDULER_ADDRESS", grid_client.scheduler.address)
+    client = reproduce.make_client()
+    try:
+        assert client.scheduler.address == grid_client.scheduler.address
+        assert client.cluster is None  # connected, not started
+    finally:
+        client.close()

@@ -1,0 +1,72 @@
+"""Results per seed: one file per seed, load_seeds, seed_stats, and the tables over seeds."""
+
+import json
+import math
+
+import pytest
+
+from d2l_compat import results
+from d2l_compat.training import EpochRecord, History
+
+
+def history(losses, test_acc, seed=0, framework="jax"):
+    return History(framework, seed=seed, mode="smoke", data_source="test",
+                   epochs=[EpochRecord(e, 0.3, loss, 0.5, test_acc, 1.0, 1.0)
+                           for e, loss in enumerate(losses)])
+
+
+def test_each_seed_has_its_own_file_and_load_seeds_reads_them(results_tmp, monkeypatch):
+    paths = {}
+    for seed, acc in ((0, 0.89), (2, 0.10), (1, 0.88)):
+        monkeypatch.setenv("D2L_SEED", str(seed))
+        losses = [1.0, 0.5, 2.31] if seed == 2 else [1.0, 0.5, 0.3]
+        paths[seed] = results.record_run("lenet", "baseline", history(losses, acc, seed))
+    assert paths == {0: results_tmp / "jax/lenet.json", 1: results_tmp / "jax/lenet.seed1.json",
+                     2: results_tmp / "jax/lenet.seed2.json"}
+    assert json.loads(paths[1].read_text())["seed"] == 1
+    (results_tmp / "jax" / "lenet_other.json").write_text("{}")  # another chapter: ignored
+    seeds = results.load_seeds("jax", "lenet", "smoke")
+    assert list(seeds) == [0, 1, 2]
+    assert [seeds[s]["baseline"].final["test_acc"] for s in seeds] == [0.89, 0.88, 0.10]
+    stats = results.seed_stats(by_run["baseline"] for by_run in seeds.values())
+    assert (stats.n, stats.min, stats.max, stats.collapsed) == (3, 0.10, 0.89, 1)
+    assert stats.mean == pytest.approx((0.89 + 0.88 + 0.10) / 3)
+    assert stats.spread == pytest.approx(0.79)
+    table = results.chapter_table("lenet", "smoke")
+    assert "| baseline lr 0.3 | — | — | — | 0.890 / 0.300 |" in table
+    assert "Over seeds (seeds per framework: jax 3)" in table
+    assert "| baseline lr 0.3 | — | — | — | 0.623 (0.100–0.890), 1 of 3 collapsed |" in table
+
+
+def test_collapse_is_shown_in_the_seed_zero_table(results_tmp):
+    results.record_run("lenet", "baseline", history([1.0, 0.5, 2.31, 2.30], 0.1))
+    table = results.chapter_table("lenet", "smoke")
+    assert "| 0.100 (collapsed at epoch 3) / 2.300 |" in table
+    assert "Over seeds" not in table
+
+
+def test_a_history_of_another_seed_is_refused_and_nothing_is_written(results_tmp,
+                                                                     monkeypatch):
+    monkeypatch.setenv("D2L_SEED", "1")
+    with pytest.raises(ValueError, match="D2L_SEED=1 but run 'baseline' of 'lenet' was "
+                                         "trained with seed 0"):
+        results.record_run("lenet", "baseline", history([1.0], 0.5, seed=0))
+    assert not results_tmp.exists() or not list(results_tmp.rglob("*.json"))
+    # a seed study inside a seed-0 execution keeps every seed in the seed-0 file
+    monkeypatch.delenv("D2L_SEED")
+    path = results.record_run("warmup_cosine", "warmup_seed2", history([1.0], 0.5, seed=2))
+    assert path.name == "warmup_cosine.json"
+
+
+def test_seed_stats_names_bad_input():
+    with pytest.raises(ValueError, match="at least one history"):
+        results.seed_stats([])
+    with pytest.raises(ValueError, match="metric must be"):
+        results.seed_stats([history([1.0], 0.5)], "lr")
+    diverged = results.seed_stats([history([1.0, math.nan], 0.1), history([1.0], 0.5)],
+                                  "train_loss")
+    assert math.isnan(diverged.mean) and diverged.collapsed == 1
+    with pytest.raises(TypeError, match="seed must be an int"):
+        results.results_name("lenet", "1")
+    with pytest.raises(ValueError, match="non-negative"):
+        results.results_name("lenet", -1)
