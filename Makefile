@@ -50,9 +50,9 @@ book: $(BIN)/python
 	$(BIN)/python -m d2l_compat.book
 
 # Regenerate the notebooks from their sources, then re-run every chapter in full mode on a
-# Dask grid (one single-threaded worker per core, or
-# $DASK_SCHEDULER_ADDRESS), seed 0 in place plus seeds 1 and 2 of lr_scheduler, then the
-# tables. Up-to-date runs are skipped; ARGS=--force re-runs them.
+# Dask grid (one single-threaded worker per core, or $DASK_SCHEDULER_ADDRESS): seed 0 in
+# place plus seeds 1 and 2 of lr_scheduler, then the tables. Up-to-date runs are skipped;
+# ARGS=--force re-runs them.
 reproduce: notebooks
 	$(BIN)/python -m d2l_compat.reproduce --mode full $(ARGS)
 	$(BIN)/python -m d2l_compat.reproduce --mode full --chapters lr_scheduler --seeds 1 2 $(ARGS)
