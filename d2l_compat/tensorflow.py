@@ -754,3 +754,21 @@ def train_ch6(net_fn, train_iter, test_iter, num_epochs: int, lr: float, device=
     callback = TrainCallback(net, train_iter, test_iter, num_epochs, device_name)
     net.fit(train_iter, epochs=num_epochs, verbose=0, callbacks=[callback])
     return net
+
+
+def applied_lrs(schedule, steps) -> np.ndarray:
+    """The learning rate a Keras SGD optimizer driven by ``schedule`` applies at each update.
+
+    ``schedule`` is anything ``keras.optimizers.SGD(learning_rate=...)`` accepts (a float, a
+    ``LearningRateSchedule``); ``steps`` are update counters. Keras evaluates the schedule at
+    ``optimizer.iterations``, so this sets the counter to each step and reads the lr back.
+
+    >>> applied_lrs(keras.optimizers.schedules.ExponentialDecay(1.0, 1, 0.5), [0, 1, 3])
+    array([1.   , 0.5  , 0.125])
+    """
+    optimizer = keras.optimizers.SGD(learning_rate=schedule)
+    lrs = []
+    for step in steps:
+        optimizer.iterations.assign(int(step))
+        lrs.append(float(optimizer.learning_rate))
+    return np.array(lrs)
