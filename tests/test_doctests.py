@@ -6,7 +6,7 @@ import importlib
 import pytest
 
 CORE_MODULES = ["d2l_compat.schedules", "d2l_compat.lr_finder", "d2l_compat.data",
-                "d2l_compat.training"]
+                "d2l_compat.training", "d2l_compat.devices"]
 
 
 @pytest.mark.parametrize("name", CORE_MODULES)
