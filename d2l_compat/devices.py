@@ -10,11 +10,13 @@ then maps the answer to its own device type (``d2l.default_device()``):
   extra to install when the framework sees none, rather than a silent CPU run.
 
 A ``device`` passed to ``d2l.train`` explicitly always wins over the rule.
+:func:`cpu_description` names the CPU and its vector extensions for benchmark headers.
 """
 
 from __future__ import annotations
 
 import os
+import platform
 
 DEVICE_ENV = "D2L_DEVICE"
 DEVICE_CHOICES = ("auto", "cpu", "gpu")
@@ -75,3 +77,40 @@ def choose_device(framework: str, num_gpus: int, request: str | None = None) -> 
             f"(pip install -e '.[{extra}]') on a machine with an NVIDIA GPU, or set "
             f"{DEVICE_ENV}=auto or cpu.")
     return "gpu" if request != "cpu" and num_gpus > 0 else "cpu"
+
+
+# Vector extensions that decide which kernels the frameworks run, in /proc/cpuinfo's names.
+VECTOR_FLAGS = ("sse4_2", "avx", "avx2", "fma", "avx512f", "avx512bw", "avx512vl",
+                "avx512_vnni", "avx512_bf16", "amx_tile", "asimd", "sve")
+
+
+def cpu_description(cpuinfo: str | None = None) -> str:
+    """The CPU's model and its vector extensions, e.g. for a benchmark's header.
+
+    Args:
+      cpuinfo (str | None): the text of ``/proc/cpuinfo``; default None reads it (Linux),
+        or falls back to ``platform.processor()`` with the extensions unknown.
+
+    Absolute speeds differ several-fold between CPUs (and AVX-512 changes the kernels
+    oneDNN and XLA pick), so a figure is only meaningful with this line next to it.
+
+    >>> cpu_description("model name\\t: AMD EPYC 7B13\\nflags\\t\\t: fpu sse4_2 avx avx2 fma\\n")
+    'AMD EPYC 7B13; vector extensions: sse4_2 avx avx2 fma (no AVX-512)'
+    """
+    if cpuinfo is None:
+        try:
+            with open("/proc/cpuinfo", encoding="utf-8") as handle:
+                cpuinfo = handle.read()
+        except OSError:
+            return f"{platform.processor() or platform.machine()}; vector extensions: unknown"
+    fields: dict[str, str] = {}
+    for line in cpuinfo.splitlines():
+        key, _, value = line.partition(":")
+        fields.setdefault(key.strip().lower(), value.strip())
+    model = fields.get("model name") or fields.get("cpu model") or fields.get("hardware") \
+        or "unknown CPU"
+    flags = set((fields.get("flags") or fields.get("features") or "").split())
+    present = [flag for flag in VECTOR_FLAGS if flag in flags]
+    avx512 = "" if not flags or "asimd" in flags else \
+        " (AVX-512)" if "avx512f" in flags else " (no AVX-512)"
+    return f"{model}; vector extensions: {' '.join(present) or 'none listed'}{avx512}"

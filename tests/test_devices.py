@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from d2l_compat import FRAMEWORKS
-from d2l_compat.devices import DEVICE_CHOICES, GPU_EXTRAS, choose_device, requested_device
+from d2l_compat.devices import (DEVICE_CHOICES, GPU_EXTRAS, choose_device, cpu_description,
+                                requested_device)
 
 
 @pytest.mark.parametrize("raw, expected", [(None, "auto"), ("", "auto"), ("  ", "auto"),
@@ -67,3 +68,27 @@ def test_choose_device_validates_its_arguments():
     with pytest.raises(ValueError, match="request must be one of .*'tpu'"):
         choose_device("jax", 1, "tpu")
     assert DEVICE_CHOICES == ("auto", "cpu", "gpu")
+
+
+INTEL = ("processor\t: 0\nmodel name\t: Intel(R) Xeon(R) Platinum 8375C CPU @ 2.90GHz\n"
+         "flags\t\t: fpu sse4_1 sse4_2 avx avx2 fma avx512f avx512bw avx512vl avx512_vnni\n"
+         "processor\t: 1\nmodel name\t: Intel(R) Xeon(R) Platinum 8375C CPU @ 2.90GHz\n")
+ARM = "processor\t: 0\nBogoMIPS\t: 243.75\nFeatures\t: fp asimd evtstrm aes sve\n"
+
+
+def test_cpu_description_names_the_model_and_the_vector_extensions():
+    assert cpu_description(INTEL) == (
+        "Intel(R) Xeon(R) Platinum 8375C CPU @ 2.90GHz; vector extensions: "
+        "sse4_2 avx avx2 fma avx512f avx512bw avx512vl avx512_vnni (AVX-512)")
+    assert cpu_description(ARM) == "unknown CPU; vector extensions: asimd sve"
+    assert cpu_description("") == "unknown CPU; vector extensions: none listed"
+
+
+@pytest.mark.skipif(not Path("/proc/cpuinfo").exists(), reason="no /proc/cpuinfo")
+def test_cpu_description_of_this_machine_reads_proc_cpuinfo():
+    text = Path("/proc/cpuinfo").read_text()
+    model = next(line.split(":", 1)[1].strip() for line in text.splitlines()
+                 if line.startswith("model name"))
+    description = cpu_description()
+    assert description == cpu_description(text) and description.startswith(f"{model}; ")
+    assert ("avx512f" in text.split()) == ("(AVX-512)" in description)
