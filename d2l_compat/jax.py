@@ -42,6 +42,7 @@ from jax import lax
 from d2l_compat import data as _data
 from d2l_compat import common
 from d2l_compat.common import *  # noqa: F401,F403  (the shared D2L names)
+from d2l_compat.devices import choose_device
 from d2l_compat.common import (
     check_schedule_unit,
     DEFAULT_SEED, EpochStats, History, LRFinderResult, LRRangeTest, LR_LOG_EVERY,
@@ -53,13 +54,29 @@ VERSIONS = {"jax": jax.__version__, "jaxlib": jaxlib.__version__,
             "flax": flax.__version__, "optax": optax.__version__}
 
 
+def _gpus() -> list:
+    """The GPUs jax sees (none when this jaxlib has no GPU backend)."""
+    try:
+        return jax.devices("gpu")
+    except RuntimeError:  # no GPU backend in this jaxlib
+        return []
+
+
 def try_gpu(i: int = 0):
     """GPU ``i`` if it exists, else the CPU (a ``jax.Device``)."""
-    try:
-        gpus = jax.devices("gpu")
-    except RuntimeError:  # no GPU backend in this jaxlib
-        gpus = []
+    gpus = _gpus()
     return gpus[i] if len(gpus) > i else jax.devices("cpu")[0]
+
+
+def default_device():
+    """The device ``train`` uses when given none: ``D2L_DEVICE`` (auto, cpu or gpu) decides.
+
+    ``auto`` is :func:`try_gpu`; ``gpu`` raises a RuntimeError when jax sees no GPU
+    (see :mod:`d2l_compat.devices`).
+    """
+    if choose_device(FRAMEWORK, len(_gpus())) == "gpu":
+        return try_gpu()
+    return jax.devices("cpu")[0]
 
 
 def _device_name(device) -> str:
@@ -517,7 +534,7 @@ def train(net: Model, train_iter, test_iter, num_epochs: int, lr: float,
     if optimizer is not None and momentum:
         raise ValueError("momentum only configures the optimizer train builds; build the "
                          "given optimizer with it instead (e.g. d2l.sgd(lr, momentum))")
-    device = device or try_gpu()
+    device = device or default_device()
     steps_per_epoch = len(train_iter)
     per_epoch = steps_per_epoch if schedule_unit == "epoch" else None
     schedule_config, constant_lr = None, None
@@ -632,7 +649,7 @@ def find_lr(net: Model, train_iter, start_lr: float = 1e-7, end_lr: float = 10.0
     batches = _data.cycle_batches(train_iter)
     optimizer = _sgd_for("constant", None, None)  # the same compiled step as train's
     step_fn = _make_train_step(net._static, optimizer)
-    device = try_gpu()
+    device = default_device()
     params = _copy(net.params)  # the step donates its input buffers: never the net's own
     state = jax.device_put((params, optimizer.init(params)), device)
 
@@ -675,8 +692,8 @@ def accuracy(y_hat, y) -> float:
 
 __all__ = [
     "arange", "size", "try_all_gpus", "accuracy",
-    "FRAMEWORK", "VERSIONS", "try_gpu", "load_data_fashion_mnist", "lenet", "lenet_module",
-    "lenet_params", "load_lenet_weights",
+    "FRAMEWORK", "VERSIONS", "try_gpu", "default_device", "load_data_fashion_mnist", "lenet",
+    "lenet_module", "lenet_params", "load_lenet_weights",
     "Model", "num_params", "ReLU", "MaxPool2D", "Flatten", "conv_as_matmul",
     "optax_schedule", "sgd", "current_lr", "set_lr", "evaluate_accuracy_gpu", "train",
     "find_lr", *common.__all__,

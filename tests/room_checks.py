@@ -79,6 +79,32 @@ def train_quietly(d2l, data, num_epochs, scheduler=None, lr=0.3, net=None, **kwa
                      animator=False, verbose=False, **kwargs)
 
 
+def assert_d2l_device_decides_the_default_device(d2l, data, monkeypatch, cpu):
+    """``D2L_DEVICE`` picks ``default_device()`` and so the device ``train`` uses.
+
+    ``cpu`` is the room's CPU device. Without a GPU, ``gpu`` must fail before training with
+    the message naming the framework; with one, it must give ``try_gpu()``.
+    """
+    monkeypatch.setenv("D2L_DEVICE", "cpu")
+    assert d2l.default_device() == cpu
+    assert train_quietly(d2l, data, 1).device.startswith("cpu")
+    monkeypatch.setenv("D2L_DEVICE", "auto")
+    assert d2l.default_device() == d2l.try_gpu()
+    monkeypatch.setenv("D2L_DEVICE", "gpu")
+    if d2l.try_gpu() == cpu:
+        message = f"D2L_DEVICE=gpu, but {d2l.FRAMEWORK} sees no GPU"
+        with pytest.raises(RuntimeError, match=message):
+            d2l.default_device()
+        net = d2l.lenet()
+        with pytest.raises(RuntimeError, match=message):
+            train_quietly(d2l, data, 1, net=net)
+    else:
+        assert d2l.default_device() == d2l.try_gpu() != cpu
+    monkeypatch.setenv("D2L_DEVICE", "tpu")
+    with pytest.raises(ValueError, match="D2L_DEVICE must be one of .*'tpu'"):
+        d2l.default_device()
+
+
 def assert_train_rejects_bad_arguments(run, data):
     with pytest.raises(ValueError, match="schedule_unit.*'batch'"):
         run(data, 1, Constant(0.1), schedule_unit="batch")

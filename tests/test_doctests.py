@@ -8,7 +8,7 @@ import pytest
 CORE_MODULES = ["d2l_compat.schedules", "d2l_compat.lr_finder", "d2l_compat.data",
                 "d2l_compat.training", "d2l_compat.report", "d2l_compat.models",
                 "d2l_compat.results", "d2l_compat.reproduce", "d2l_compat.regress",
-                "d2l_compat.arrays", "d2l_compat.runmode",
+                "d2l_compat.arrays", "d2l_compat.runmode", "d2l_compat.devices",
                 "d2l_compat.classroom"]
 
 

@@ -13,7 +13,8 @@ import jax.numpy as jnp  # noqa: E402
 
 from d2l_compat import jax as d2l  # noqa: E402
 from d2l_compat.schedules import schedule_to_config  # noqa: E402
-from room_checks import (TIMING_FIELDS, assert_find_lr_stops_when_the_loss_explodes,
+from room_checks import (assert_d2l_device_decides_the_default_device,  # noqa: E402
+                         TIMING_FIELDS, assert_find_lr_stops_when_the_loss_explodes,
                          assert_linear_sweep, assert_suggestions_usable,
                          find_lr_twice_over_two_epochs)
 
@@ -489,3 +490,7 @@ def test_room_reexports_the_lr_finder_core():
                  "smooth_losses", "suggest_steepest", "suggest_minimum_div_10",
                  "suggest_valley", "longest_decreasing_chain"):
         assert getattr(d2l, name) is getattr(lr_finder, name), name
+
+
+def test_d2l_device_decides_the_default_device(data, monkeypatch):
+    assert_d2l_device_decides_the_default_device(d2l, data, monkeypatch, cpu=jax.devices("cpu")[0])

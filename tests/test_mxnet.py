@@ -16,7 +16,8 @@ from mxnet import gluon  # noqa: E402
 from d2l_compat import mxnet as d2l  # noqa: E402
 from d2l_compat.schedules import (CosineScheduler, MultiFactorScheduler,  # noqa: E402
                                   WarmupCosineDecay, schedule_to_config)
-from room_checks import (assert_default_sweep,  # noqa: E402
+from room_checks import (assert_d2l_device_decides_the_default_device,  # noqa: E402
+                         assert_default_sweep,
                          assert_find_lr_leaves_training_unchanged,
                          assert_find_lr_stops_when_the_loss_explodes, assert_linear_sweep,
                          assert_lr_hook_matches_the_update_schedule,
@@ -341,3 +342,7 @@ def test_find_lr_then_train_is_the_same_as_train(data):
 
 def test_find_lr_stops_when_the_loss_explodes(data):
     assert_find_lr_stops_when_the_loss_explodes(d2l, data[0], num_steps=60)
+
+
+def test_d2l_device_decides_the_default_device(data, monkeypatch):
+    assert_d2l_device_decides_the_default_device(d2l, data, monkeypatch, cpu=mx.cpu())

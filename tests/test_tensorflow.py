@@ -20,7 +20,8 @@ from d2l_compat import tensorflow as d2l  # noqa: E402
 from d2l_compat.schedules import (Constant, CosineScheduler,  # noqa: E402
                                   MultiFactorScheduler, PolyScheduler,
                                   WarmupCosineDecay, join_schedules, schedule_to_config)
-from room_checks import (SCHEDULES, assert_train_rejects_bad_arguments,  # noqa: E402
+from room_checks import (assert_d2l_device_decides_the_default_device,  # noqa: E402
+                         SCHEDULES, assert_train_rejects_bad_arguments,
                          train_quietly, without_timings)
 
 BATCH = 256
@@ -574,3 +575,7 @@ def test_room_reexports_the_lr_finder_core():
                  "smooth_losses", "suggest_steepest", "suggest_minimum_div_10",
                  "suggest_valley", "longest_decreasing_chain"):
         assert getattr(d2l, name) is getattr(lr_finder, name), name
+
+
+def test_d2l_device_decides_the_default_device(data, monkeypatch):
+    assert_d2l_device_decides_the_default_device(d2l, data, monkeypatch, cpu="/CPU:0")

@@ -19,7 +19,8 @@ from d2l_compat import torch as d2l  # noqa: E402
 from d2l_compat.schedules import (Constant, CosineScheduler,  # noqa: E402
                                   MultiFactorScheduler, PolyScheduler, SquareRootScheduler,
                                   WarmupCosineDecay, join_schedules, schedule_to_config)
-from room_checks import (SCHEDULES, assert_default_sweep,  # noqa: E402
+from room_checks import (assert_d2l_device_decides_the_default_device,  # noqa: E402
+                         SCHEDULES, assert_default_sweep,
                          assert_find_lr_leaves_training_unchanged,
                          assert_find_lr_stops_when_the_loss_explodes, assert_linear_sweep,
                          assert_lr_hook_matches_the_update_schedule,
@@ -539,3 +540,7 @@ def test_find_lr_then_train_is_the_same_as_train(data):
 
 def test_find_lr_stops_when_the_loss_explodes(data):
     assert_find_lr_stops_when_the_loss_explodes(d2l, data[0], num_steps=60)
+
+
+def test_d2l_device_decides_the_default_device(data, monkeypatch):
+    assert_d2l_device_decides_the_default_device(d2l, data, monkeypatch, cpu=torch.device("cpu"))
