@@ -33,6 +33,7 @@ import time
 from pathlib import Path
 
 from d2l_compat import FRAMEWORKS
+from d2l_compat.classroom import is_grading_marker
 from d2l_compat.sources import (CHAPTERS_DIR, FRAMEWORK_TITLES, ChapterSource, generate,
                                 read_source)
 
@@ -162,6 +163,8 @@ def chapter_page(chapter: ChapterSource, notebooks: dict[str, dict | None],
             continue
         flush()
         if cell.cell_type == "markdown":
+            if is_grading_marker(cell.source):  # otter's markers of the exercises
+                continue
             blocks.append(cell.source.strip())
             if cell.index == 0:
                 blocks.append(download_line(chapter))

@@ -121,6 +121,16 @@ def exercise_section(notebook: dict) -> range:
     return range(starts[0], end)
 
 
+def is_grading_marker(markdown: str) -> bool:
+    """Whether a Markdown cell is only an otter fence (``# BEGIN QUESTION``, ``# ASSIGNMENT
+    CONFIG``...): markers for otter assign, which the book leaves out.
+
+    >>> is_grading_marker("```otter\\n# END TESTS\\n```"), is_grading_marker("## Exercises")
+    (True, False)
+    """
+    return bool(re.fullmatch(r"```otter\n.*\n```", markdown.strip(), flags=re.S))
+
+
 def questions(notebook: dict) -> list[str]:
     """The question names of a master notebook, in order."""
     return [m.group(1) for c in notebook["cells"] if c["cell_type"] == "markdown"

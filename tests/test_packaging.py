@@ -11,7 +11,7 @@ from packaging.requirements import Requirement
 ROOT = Path(__file__).resolve().parents[1]
 PROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
 EXTRAS = PROJECT["optional-dependencies"]
-CPU_EXTRAS = ["torch", "tensorflow", "mxnet", "jax", "dev", "book"]  # environment.yml's
+CPU_EXTRAS = ["torch", "tensorflow", "mxnet", "jax", "dev", "book", "grading"]  # environment.yml's
 GPU_EXTRAS = ["torch-gpu", "tensorflow-gpu", "mxnet-gpu", "jax-gpu"]
 # A GPU build published under another name than the CPU pin it must match.
 GPU_TWINS = {"mxnet-cu117": "mxnet", "tensorflow": "tensorflow-cpu"}
