@@ -7,6 +7,7 @@ reports every ``grader.check``.
 """
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -16,8 +17,8 @@ import pytest
 
 from conftest import framework_missing
 from d2l_compat import FRAMEWORKS
-from d2l_compat.classroom import (IGNORE_TAG, assign, exercise_section, grading_master,
-                                  questions, require_answer)
+from d2l_compat.classroom import (IGNORE_TAG, assign, execution_time, exercise_section,
+                                  grading_master, questions, require_answer)
 from d2l_compat.sources import chapter_sources, generate, read_source
 
 pytest.importorskip("otter", reason="otter-grader is not installed (pip install -e '.[grading]')")
@@ -145,3 +146,9 @@ def test_bad_input_is_named():
         assign(CHAPTERS[0], "theano")
     with pytest.raises(AssertionError, match="`x` is not answered yet"):
         require_answer(None, "x")
+
+
+def test_the_running_time_line_names_mode_cores_and_cpu():
+    line = execution_time("smoke")
+    assert re.match(r"this kernel has run for \d+\.\d min \(smoke mode\) on "
+                    rf"{os.cpu_count()} cores of \S", line), line
