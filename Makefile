@@ -1,12 +1,21 @@
 # Learning-rate scheduling in four frameworks. Two commands for a newcomer:
 #   make setup   # .venv with Python 3.11 + the pinned CPU stack, Jupyter kernel, data
 #   make test    # unit tests + every notebook executed by nbval in smoke mode
+# GPU (Linux x86_64, NVIDIA): make setup EXTRAS=all-gpu,dev,book
 PYTHON ?= python3.11
 VENV ?= .venv
 BIN := $(VENV)/bin
 KERNEL := d2l-compat
 CHAPTER_NOTEBOOKS := $(sort $(wildcard chapters/*/*.ipynb))
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
+# The pyproject extras `make install` installs (all-gpu,dev,book for the CUDA builds).
+EXTRAS ?= all,dev,book
+# PyPI's Linux torch wheel is the CUDA build (it pulls GBs of nvidia-* wheels). For a CPU
+# install on Linux, PyTorch's CPU index is added when it answers; its torch==2.13.0+cpu
+# satisfies the pin. TORCH_CPU_INDEX= (empty) leaves the choice to pip's configuration.
+TORCH_CPU_INDEX ?= https://download.pytorch.org/whl/cpu
+REACHABLE := import socket, sys, urllib.parse; \
+  socket.create_connection((urllib.parse.urlsplit(sys.argv[1]).hostname, 443), timeout=5)
 
 .PHONY: setup install kernel data test unit smoke notebooks book reproduce grid regress results bench lab clean
 
@@ -19,7 +28,11 @@ $(BIN)/python:
 # site-packages restores numpy.bool when (and only when) mxnet is imported
 # (see d2l_compat/mxnet_hook.py; `python -m d2l_compat.mxnet_hook uninstall` removes it).
 install: $(BIN)/python
-	$(BIN)/pip install --progress-bar off -e '.[all,dev,book]'
+	index=; case "$(EXTRAS)" in *gpu*) ;; *) \
+	  if [ "$$(uname -s)" = Linux ] && [ -n "$(TORCH_CPU_INDEX)" ] && \
+	     $(BIN)/python -c "$(REACHABLE)" "$(TORCH_CPU_INDEX)" 2>/dev/null; then \
+	    index="--extra-index-url $(TORCH_CPU_INDEX)"; fi;; esac; \
+	$(BIN)/pip install --progress-bar off $$index -e '.[$(EXTRAS)]'
 	$(BIN)/python -m d2l_compat.mxnet_hook install
 
 kernel: $(BIN)/python
@@ -50,9 +63,9 @@ book: $(BIN)/python
 	$(BIN)/python -m d2l_compat.book
 
 # Regenerate the notebooks from their sources, then re-run every chapter in full mode on a
-# Dask grid (one single-threaded worker per core, or
-# $DASK_SCHEDULER_ADDRESS), seed 0 in place plus seeds 1 and 2 of lr_scheduler, then the
-# tables. Up-to-date runs are skipped; ARGS=--force re-runs them.
+# Dask grid (one single-threaded worker per core, or $DASK_SCHEDULER_ADDRESS): seed 0 in
+# place plus seeds 1 and 2 of lr_scheduler, then the tables. Up-to-date runs are skipped;
+# ARGS=--force re-runs them.
 reproduce: notebooks
 	$(BIN)/python -m d2l_compat.reproduce --mode full $(ARGS)
 	$(BIN)/python -m d2l_compat.reproduce --mode full --chapters lr_scheduler --seeds 1 2 $(ARGS)

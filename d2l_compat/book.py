@@ -208,8 +208,9 @@ def landing_page(chapters: list[ChapterSource], results_readme: Path, pages: Pat
         "The pages show notebooks executed in full mode. To run them yourself:\n\n"
         + _fence("make setup   # Python 3.11 venv, the four frameworks, Jupyter kernel, data\n"
                  "make lab     # Jupyter Lab on chapters/", "bash")
-        + "\n\n`D2L_MODE=smoke make lab` runs every code path on a small subset of the data "
-          "(a few minutes per chapter); `make reproduce` re-executes every chapter in full mode.",
+        + "\n\n`D2L_MODE=smoke make lab` runs every code path on a small, fixed subset of "
+          "the data (to check that a notebook works); `make reproduce` re-executes every "
+          "chapter in full mode.",
     ]
     if results_readme.exists():
         text = results_readme.read_text()

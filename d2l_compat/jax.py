@@ -43,6 +43,7 @@ from jax import lax
 from d2l_compat import data as _data
 from d2l_compat import common
 from d2l_compat.common import *  # noqa: F401,F403  (the shared D2L names)
+from d2l_compat.devices import choose_device
 from d2l_compat.common import (
     DEFAULT_SEED, History, LRFinderResult, Schedule, lenet_weights)
 from d2l_compat.checks import check_int, check_number
@@ -57,13 +58,29 @@ SCHEDULERS = (Schedule, Callable)  # optax schedules are functions of the step
 SCHEDULER_KINDS = "a d2l_compat schedule or an optax schedule (a function of the step)"
 
 
+def _gpus() -> list:
+    """The GPUs jax sees (none when this jaxlib has no GPU backend)."""
+    try:
+        return jax.devices("gpu")
+    except RuntimeError:  # no GPU backend in this jaxlib
+        return []
+
+
 def try_gpu(i: int = 0):
     """GPU ``i`` if it exists, else the CPU (a ``jax.Device``)."""
-    try:
-        gpus = jax.devices("gpu")
-    except RuntimeError:  # no GPU backend in this jaxlib
-        gpus = []
+    gpus = _gpus()
     return gpus[i] if len(gpus) > i else jax.devices("cpu")[0]
+
+
+def default_device():
+    """The device ``train`` uses when given none: ``D2L_DEVICE`` (auto, cpu or gpu) decides.
+
+    ``auto`` is :func:`try_gpu`; ``gpu`` raises a RuntimeError when jax sees no GPU
+    (see :mod:`d2l_compat.devices`).
+    """
+    if choose_device(FRAMEWORK, len(_gpus())) == "gpu":
+        return try_gpu()
+    return jax.devices("cpu")[0]
 
 
 def _device_name(device) -> str:
@@ -564,7 +581,7 @@ def train(net: Model, train_iter, test_iter, num_epochs: int, lr: float,
     if optimizer is not None and scheduler is not None:
         raise ValueError("pass either optimizer (with its schedule inside) or scheduler, "
                          "not both: optax schedules are part of the optimizer")
-    device = device or try_gpu()
+    device = device or default_device()
     steps_per_epoch = len(train_iter)
     constant_lr = None
     if optimizer is None:
@@ -611,7 +628,7 @@ def _sweep_update(net: Model, train_iter):
     def make_update(start_lr: float, seed: int):
         batches = _data.cycle_batches(train_iter)
         optimizer = _sgd_for("constant", None, None)  # the same compiled step as train's
-        device = try_gpu()
+        device = default_device()
         params = _copy(net.params)  # the step donates its input buffers: never the net's own
         loop = _EpochLoop(net, optimizer, jax.device_put((params, optimizer.init(params)),
                                                          device), device)
@@ -655,10 +672,7 @@ def size(a) -> int:
 
 def try_all_gpus() -> list:
     """All GPUs (``jax.Device``), or ``[cpu]`` when there is none (D2L's try_all_gpus)."""
-    try:
-        return jax.devices("gpu")
-    except RuntimeError:  # no GPU backend in this jaxlib
-        return [jax.devices("cpu")[0]]
+    return _gpus() or [jax.devices("cpu")[0]]
 
 
 def accuracy(y_hat, y) -> float:
@@ -670,8 +684,8 @@ def accuracy(y_hat, y) -> float:
 
 __all__ = [
     "arange", "size", "try_all_gpus", "accuracy",
-    "FRAMEWORK", "VERSIONS", "try_gpu", "load_data_fashion_mnist", "lenet", "lenet_module",
-    "lenet_params", "load_lenet_weights",
+    "FRAMEWORK", "VERSIONS", "try_gpu", "default_device", "load_data_fashion_mnist", "lenet",
+    "lenet_module", "lenet_params", "load_lenet_weights",
     "Model", "num_params", "ReLU", "MaxPool2D", "Flatten", "conv_as_matmul",
     "optax_schedule", "sgd", "current_lr", "set_lr", "evaluate_accuracy_gpu", "train",
     "find_lr", *common.__all__,

@@ -24,6 +24,7 @@ from mxnet.gluon import nn  # noqa: E402
 from d2l_compat import d2l_api as _d2l_api  # noqa: E402
 from d2l_compat import data as _data  # noqa: E402
 from d2l_compat.common import *  # noqa: E402,F401,F403  (the shared D2L names)
+from d2l_compat.devices import choose_device  # noqa: E402
 from d2l_compat.common import (  # noqa: E402
     DEFAULT_SEED, History, LRFinderResult, Schedule, lenet_weights, schedule_from_config,
     schedule_to_config)
@@ -41,6 +42,17 @@ SCHEDULER_KINDS = "a d2l_compat schedule or a callable t -> lr (e.g. an mxnet.lr
 def try_gpu(i: int = 0) -> mx.Context:
     """GPU ``i`` if it exists, else the CPU."""
     return mx.gpu(i) if mx.context.num_gpus() > i else mx.cpu()
+
+
+def default_device() -> mx.Context:
+    """The context ``train`` uses when given none: ``D2L_DEVICE`` (auto, cpu or gpu) decides.
+
+    ``auto`` is :func:`try_gpu`; ``gpu`` raises a RuntimeError when MXNet sees no GPU
+    (see :mod:`d2l_compat.devices`).
+    """
+    if choose_device(FRAMEWORK, mx.context.num_gpus()) == "gpu":
+        return try_gpu()
+    return mx.cpu()
 
 
 def load_data_fashion_mnist(batch_size: int, resize=None, seed: int = DEFAULT_SEED):
@@ -261,7 +273,7 @@ def train(net: gluon.Block, train_iter, test_iter, num_epochs: int, lr: float,
             and optimizer.optimizer.lr_scheduler is not None:
         raise ValueError("lr_hook needs a Trainer without lr_scheduler (Gluon refuses "
                          "set_learning_rate while a scheduler is attached)")
-    device = device or try_gpu()
+    device = device or default_device()
     mx.random.seed(seed)
     net.collect_params().reset_ctx(device)
     _hybridize(net)

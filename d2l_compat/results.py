@@ -42,6 +42,7 @@ RUN_TITLES = {
     "multi_factor": "multi-factor [15,30] x0.5 from 0.5",
     "cosine": "cosine 20, 0.3 -> 0.01",
     "cosine_warmup": "cosine + 5 warmup",
+    "factor": "factor x0.85 from 0.3, floor 0.01",
 }
 
 

@@ -54,6 +54,10 @@ class Room(Protocol):
     def try_gpu(self, i: int = 0):
         """GPU ``i`` if it exists, else the CPU, as the framework names devices."""
 
+    def default_device(self):
+        """The device ``train`` uses when given none, by ``D2L_DEVICE`` (auto, cpu or gpu;
+        see :mod:`d2l_compat.devices`)."""
+
     def try_all_gpus(self) -> list:
         """All GPUs, or ``[cpu]`` when there is none (D2L's ``try_all_gpus``)."""
 
@@ -103,7 +107,7 @@ class Room(Protocol):
             scheduler.
           scheduler: None, a d2l_compat :class:`~d2l_compat.schedules.Schedule`, or the
             framework's own scheduler (see the room); anything else is a ``TypeError``.
-          device: where to train (default ``try_gpu()``).
+          device: where to train (default ``default_device()``).
           schedule_unit (str): ``"epoch"`` (default) or ``"update"``.
           optimizer: the framework's optimizer to train with instead of the default SGD
             (e.g. to continue a run after restoring its state).

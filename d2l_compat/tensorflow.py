@@ -43,6 +43,7 @@ with native_stderr_silenced():
 from d2l_compat import d2l_api as _d2l_api
 from d2l_compat import data as _data
 from d2l_compat.common import *  # noqa: F401,F403  (the shared D2L names)
+from d2l_compat.devices import choose_device
 from d2l_compat.common import (
     SCHEDULE_UNITS, DEFAULT_SEED, History, LRFinderResult, LRRangeTest,
     MultiFactorScheduler, Schedule, Timer, lenet_weights, schedule_from_config,
@@ -74,10 +75,21 @@ def try_gpu(i: int = 0):
     return tf.device("/CPU:0")
 
 
+def default_device() -> str:
+    """The device ``train`` uses when given none: ``D2L_DEVICE`` (auto, cpu or gpu) decides.
+
+    ``auto`` is :func:`try_gpu`; ``gpu`` raises a RuntimeError when TensorFlow sees no GPU
+    (see :mod:`d2l_compat.devices`).
+    """
+    if choose_device(FRAMEWORK, len(tf.config.list_physical_devices("GPU"))) == "gpu":
+        return try_gpu()
+    return "/CPU:0"
+
+
 def _device_name(device) -> str:
     """A device name from a name, a ``tf.device(...)`` context (D2L's ``try_gpu``) or None."""
     if device is None:
-        device = try_gpu()
+        device = default_device()
     return str(getattr(device, "_device_name", device))
 
 
@@ -752,3 +764,21 @@ def train_ch6(net_fn, train_iter, test_iter, num_epochs: int, lr: float, device=
     callback = TrainCallback(net, train_iter, test_iter, num_epochs, device_name)
     net.fit(train_iter, epochs=num_epochs, verbose=0, callbacks=[callback])
     return net
+
+
+def applied_lrs(schedule, steps) -> np.ndarray:
+    """The learning rate a Keras SGD optimizer driven by ``schedule`` applies at each update.
+
+    ``schedule`` is anything ``keras.optimizers.SGD(learning_rate=...)`` accepts (a float, a
+    ``LearningRateSchedule``); ``steps`` are update counters. Keras evaluates the schedule at
+    ``optimizer.iterations``, so this sets the counter to each step and reads the lr back.
+
+    >>> applied_lrs(keras.optimizers.schedules.ExponentialDecay(1.0, 1, 0.5), [0, 1, 3])
+    array([1.   , 0.5  , 0.125])
+    """
+    optimizer = keras.optimizers.SGD(learning_rate=schedule)
+    lrs = []
+    for step in steps:
+        optimizer.iterations.assign(int(step))
+        lrs.append(float(optimizer.learning_rate))
+    return np.array(lrs)

@@ -18,6 +18,7 @@ from torch import nn
 from d2l_compat import d2l_api as _d2l_api
 from d2l_compat import data as _data
 from d2l_compat.common import *  # noqa: F401,F403  (the shared D2L names)
+from d2l_compat.devices import choose_device
 from d2l_compat.common import (
     DEFAULT_SEED, History, LRFinderResult, MultiFactorScheduler, Schedule,
     lenet_weights, schedule_from_config, schedule_to_config)
@@ -35,6 +36,17 @@ def try_gpu(i: int = 0) -> torch.device:
     """GPU ``i`` if it exists, else the CPU."""
     if torch.cuda.device_count() > i:
         return torch.device(f"cuda:{i}")
+    return torch.device("cpu")
+
+
+def default_device() -> torch.device:
+    """The device ``train`` uses when given none: ``D2L_DEVICE`` (auto, cpu or gpu) decides.
+
+    ``auto`` is :func:`try_gpu`; ``gpu`` raises a RuntimeError when torch sees no CUDA GPU
+    (see :mod:`d2l_compat.devices`).
+    """
+    if choose_device(FRAMEWORK, torch.cuda.device_count()) == "gpu":
+        return try_gpu()
     return torch.device("cpu")
 
 
@@ -243,7 +255,7 @@ def train(net: nn.Module, train_iter, test_iter, num_epochs: int, lr: float,
                           schedule_unit=schedule_unit, optimizer=optimizer, seed=seed,
                           start_epoch=start_epoch, momentum=momentum, lr_hook=lr_hook,
                           schedulers=SCHEDULERS, scheduler_kinds=SCHEDULER_KINDS)
-    device = device or try_gpu()
+    device = device or default_device()
     torch.manual_seed(seed)  # for any randomness inside the net (none in LeNet)
     net.to(device)
     if optimizer is None and isinstance(scheduler, torch.optim.lr_scheduler.LRScheduler):

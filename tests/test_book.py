@@ -173,7 +173,8 @@ def test_every_page_loads_cleanly_with_its_images(browser, site, name):
     sizes = page.eval_on_selector_all("img", "imgs => imgs.map(i => [i.src, i.naturalWidth])")
     assert [src for src, width in sizes if width == 0] == []
     if name != "index":
-        assert sizes, f"{name} shows no figure"
+        # a chapter pending re-execution shows the outputs of its unchanged cells only
+        assert sizes or name in sources.PENDING_REEXECUTION, f"{name} shows no figure"
         shots = Path(book.BOOK_DIR) / "screenshots"
         shots.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(shots / f"{name}.png"), full_page=False)

@@ -9,7 +9,7 @@ CORE_MODULES = ["d2l_compat.schedules", "d2l_compat.lr_finder", "d2l_compat.data
                 "d2l_compat.training", "d2l_compat.report", "d2l_compat.models",
                 "d2l_compat.results", "d2l_compat.reproduce", "d2l_compat.regress",
                 "d2l_compat.arrays", "d2l_compat.checks", "d2l_compat.rooms",
-                "d2l_compat.d2l_api"]
+                "d2l_compat.d2l_api", "d2l_compat.devices"]
 
 
 @pytest.mark.parametrize("name", CORE_MODULES)

@@ -1,40 +1,79 @@
 """The set-up promises of the README: the same pins everywhere, the two commands."""
 
+import importlib.util
 import re
 import tomllib
 from pathlib import Path
 
+import pytest
+from packaging.requirements import Requirement
+
 ROOT = Path(__file__).resolve().parents[1]
-PIN = re.compile(r"^([A-Za-z0-9_.\-]+)==([^\s;]+)$")
+PROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+EXTRAS = PROJECT["optional-dependencies"]
+CPU_EXTRAS = ["torch", "tensorflow", "mxnet", "jax", "dev", "book"]  # environment.yml's
+GPU_EXTRAS = ["torch-gpu", "tensorflow-gpu", "mxnet-gpu", "jax-gpu"]
+# A GPU build published under another name than the CPU pin it must match.
+GPU_TWINS = {"mxnet-cu117": "mxnet", "tensorflow": "tensorflow-cpu"}
+
+_spec = importlib.util.spec_from_file_location("check_platforms",
+                                               ROOT / "tools" / "check_platforms.py")
+check_platforms = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(check_platforms)
+
+
+def lines_of(extras) -> list[str]:
+    """The requirement lines of ``[project] dependencies`` and ``extras``, as written, with
+    an extra that names other extras (``d2l_compat[grid]``) replaced by their lines."""
+    def expand(extra):
+        for line in EXTRAS[extra]:
+            if line.startswith("d2l_compat["):
+                for inner in line[len("d2l_compat["):line.index("]")].split(","):
+                    yield from expand(inner)
+            else:
+                yield line
+    return list(PROJECT["dependencies"]) + [line for extra in extras for line in expand(extra)]
 
 
 def pyproject_pins() -> dict[str, str]:
-    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    requirements = list(project["dependencies"])
-    for extra, deps in project["optional-dependencies"].items():
-        requirements += [d for d in deps if not d.startswith("d2l_compat")]
+    """name -> version of every requirement in pyproject.toml (one version per name)."""
     pins = {}
-    for requirement in requirements:
-        match = PIN.match(requirement)
-        assert match, f"pyproject.toml: {requirement!r} is not pinned with =="
-        pins[match[1].lower()] = match[2]
+    for line in lines_of(EXTRAS):
+        requirement = Requirement(line)  # raises for a marker that does not parse
+        if requirement.name == PROJECT["name"]:
+            continue
+        specifiers = list(requirement.specifier)
+        assert len(specifiers) == 1 and specifiers[0].operator == "==", \
+            f"pyproject.toml: {line!r} is not pinned with =="
+        name = requirement.name.lower()
+        assert pins.setdefault(name, specifiers[0].version) == specifiers[0].version, \
+            f"pyproject.toml pins {name} at two versions"
     return pins
+
+
+def environment_lines() -> list[str]:
+    text = (ROOT / "environment.yml").read_text()
+    assert re.search(r"^\s*- python=3\.11\s*$", text, re.M), "environment.yml: python=3.11"
+    return [line.strip()[2:].strip('"') for line in text.splitlines()
+            if line.strip().startswith("- ") and "==" in line]
 
 
 def environment_pins() -> dict[str, str]:
-    text = (ROOT / "environment.yml").read_text()
-    pins = {}
-    for line in text.splitlines():
-        line = line.strip()
-        if line.startswith("- ") and "==" in line:
-            name, version = line[2:].split("==")
-            pins[name.strip().lower()] = version.strip()
-    assert re.search(r"^\s*- python=3\.11\s*$", text, re.M), "environment.yml: python=3.11"
-    return pins
+    return {Requirement(line).name.lower(): str(Requirement(line).specifier)[2:]
+            for line in environment_lines()}
 
 
-def test_environment_yml_and_pyproject_name_the_same_versions():
-    assert environment_pins() == pyproject_pins()
+def test_environment_yml_has_the_cpu_extras_with_their_markers():
+    expected = [str(Requirement(line)) for line in lines_of(CPU_EXTRAS)]
+    assert sorted(str(Requirement(line)) for line in environment_lines()) == sorted(expected)
+
+
+def test_every_extra_pins_the_versions_of_environment_yml():
+    pins, environment = pyproject_pins(), environment_pins()
+    for name, version in pins.items():
+        twin = GPU_TWINS.get(name, name)
+        assert environment.get(name, environment[twin]) == version == environment[twin], name
+    assert {"mxnet-cu117", "tensorflow"} <= set(pins)
 
 
 def test_required_stack_is_pinned():
@@ -46,11 +85,61 @@ def test_required_stack_is_pinned():
     assert pins["nbval"].startswith("0.11")
 
 
+def installed(extras, platform) -> set[str]:
+    """What ``pip install '.[extras]'`` asks for on ``platform``, marker-free."""
+    return {str(r) for r in check_platforms.requirements(extras, platform)}
+
+
+CPU_STACK = {"numpy==1.26.4", "matplotlib==3.11.2", "torch==2.13.0", "keras==3.15.1",
+             "jax==0.7.1", "jaxlib==0.7.1", "flax==0.12.0", "optax==0.2.8"}
+
+
+@pytest.mark.parametrize("platform, tensorflow, mxnet", [
+    ("linux-x86_64", "tensorflow-cpu==2.21.0", True),
+    ("linux-aarch64", "tensorflow==2.21.0", True),
+    ("macos-arm64", "tensorflow==2.21.0", False),
+    ("windows-amd64", "tensorflow-cpu==2.21.0", False)])
+def test_markers_pick_what_has_wheels_on_each_platform(platform, tensorflow, mxnet):
+    expected = CPU_STACK | {tensorflow} | ({"mxnet==1.9.1"} if mxnet else set())
+    assert installed(["all"], platform) == expected
+
+
+def test_intel_macs_get_only_mxnet_of_the_four_frameworks():
+    # torch, tensorflow and jaxlib publish no macOS x86_64 wheels at these pins
+    assert installed(["all"], "macos-x86_64") == {"numpy==1.26.4", "matplotlib==3.11.2",
+                                                  "mxnet==1.9.1"}
+
+
+def test_gpu_extras_replace_the_cpu_builds_on_linux_x86_64():
+    gpu = installed(["all-gpu"], "linux-x86_64")
+    assert {"tensorflow[and-cuda]==2.21.0", "mxnet-cu117==1.9.1", "jax[cuda12]==0.7.1",
+            "torch==2.13.0"} <= gpu
+    # one package built twice must not be installed twice
+    assert not {"tensorflow-cpu==2.21.0", "mxnet==1.9.1"} & gpu
+
+
+@pytest.mark.parametrize("platform", ["linux-aarch64", "macos-arm64", "macos-x86_64",
+                                      "windows-amd64"])
+def test_gpu_extras_fall_back_to_the_cpu_extras_elsewhere(platform):
+    assert installed(["all-gpu"], platform) == installed(["all"], platform)
+
+
+def test_every_marker_parses_and_names_only_known_variables():
+    known = {"sys_platform", "platform_machine"}
+    for line in lines_of(EXTRAS):
+        marker = Requirement(line).marker
+        if marker is not None:
+            assert set(re.findall(r"[a-z_]+(?= *[=!<>]=|(?= +(?:not )?in ))",
+                                  str(marker))) <= known, line
+            for platform in check_platforms.PLATFORMS:
+                marker.evaluate(check_platforms.marker_environment(platform))
+
+
 def test_extras_let_a_student_install_one_framework():
-    extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"][
-        "optional-dependencies"]
-    assert {"torch", "tensorflow", "mxnet", "jax", "all", "dev"} <= set(extras)
-    assert extras["all"] == ["d2l_compat[torch,tensorflow,mxnet,jax]"]
+    assert {"torch", "tensorflow", "mxnet", "jax", "all", "dev"} <= set(EXTRAS)
+    assert EXTRAS["all"] == ["d2l_compat[torch,tensorflow,mxnet,jax]"]
+    assert set(GPU_EXTRAS) | {"all-gpu"} <= set(EXTRAS)
+    assert EXTRAS["all-gpu"] == [f"d2l_compat[{','.join(GPU_EXTRAS)}]"]
 
 
 def test_ci_runs_exactly_the_readme_commands():

@@ -301,6 +301,43 @@ def test_start_epoch_continues_a_schedule_at_its_step(d2l, data):
     np.testing.assert_allclose(h.lr, [s(2), s(3)], rtol=LR_RTOL[d2l.FRAMEWORK])
 
 
+def cpu_device(d2l):
+    """The room's CPU device, as its ``default_device()`` returns it."""
+    if d2l.FRAMEWORK == "pytorch":
+        import torch
+        return torch.device("cpu")
+    if d2l.FRAMEWORK == "tensorflow":
+        return "/CPU:0"
+    if d2l.FRAMEWORK == "mxnet":
+        import mxnet
+        return mxnet.cpu()
+    import jax
+    return jax.devices("cpu")[0]
+
+
+def test_d2l_device_decides_the_default_device(d2l, data, monkeypatch):
+    """``D2L_DEVICE`` picks ``default_device()`` and so the device ``train`` uses; without
+    a GPU, ``gpu`` fails before training with a message naming the framework."""
+    cpu = cpu_device(d2l)
+    monkeypatch.setenv("D2L_DEVICE", "cpu")
+    assert d2l.default_device() == cpu
+    assert run(d2l, data, 1).device.startswith("cpu")
+    monkeypatch.setenv("D2L_DEVICE", "auto")
+    assert d2l.default_device() == d2l.try_gpu()
+    monkeypatch.setenv("D2L_DEVICE", "gpu")
+    if d2l.try_gpu() == cpu:
+        message = f"D2L_DEVICE=gpu, but {d2l.FRAMEWORK} sees no GPU"
+        with pytest.raises(RuntimeError, match=message):
+            d2l.default_device()
+        with pytest.raises(RuntimeError, match=message):
+            run(d2l, data, 1)
+    else:
+        assert d2l.default_device() == d2l.try_gpu() != cpu
+    monkeypatch.setenv("D2L_DEVICE", "tpu")
+    with pytest.raises(ValueError, match="D2L_DEVICE must be one of .*'tpu'"):
+        d2l.default_device()
+
+
 # ----------------------------------------------------------------------------- find_lr
 def test_find_lr_follows_the_sweep_and_restores_the_net(d2l, data):
     net = d2l.lenet()

@@ -120,3 +120,9 @@ def test_committed_notebooks_are_generated_from_their_source(source, request):
 
 def test_pending_chapters_have_sources():
     assert sources.PENDING_REEXECUTION <= {p.stem for p in SOURCES}
+
+
+def test_every_chapter_notebook_is_generated_from_a_source():
+    notebooks = {p.stem for p in (ROOT / "chapters").glob("*/*.ipynb")}
+    assert notebooks and notebooks <= {p.stem for p in SOURCES}, \
+        f"hand-kept chapters without chapters/<chapter>.md: {notebooks - {p.stem for p in SOURCES}}"
