@@ -260,6 +260,8 @@ def train(net: gluon.Block, train_iter, test_iter, num_epochs: int, lr: float,
 
     ``optimizer`` is an existing ``gluon.Trainer`` to continue with (e.g. after
     ``trainer.load_states``); it keeps its own scheduler unless ``scheduler`` is given.
+    A Trainer that has made no update and resumes (``start_epoch > 0``) starts its update
+    count at ``start_epoch * len(train_iter)``, so its scheduler continues there.
     Otherwise a Trainer with Gluon's ``"sgd"`` is built, with ``momentum`` (Gluon's SGD
     keeps the lr inside the momentum buffer: ``v <- momentum * v - lr * g; w <- w + v``).
     ``mx.random.seed(seed)`` is called; the net is hybridized with ``static_alloc=True,
@@ -279,6 +281,9 @@ def train(net: gluon.Block, train_iter, test_iter, num_epochs: int, lr: float,
     _hybridize(net)
     trainer = _trainer(net, optimizer, _lr_scheduler(scheduler, schedule_unit, len(train_iter)),
                        lr, momentum)
+    first_update = start_epoch * len(train_iter)
+    if first_update and trainer.optimizer.num_update == 0:  # a fresh Trainer resuming:
+        trainer.optimizer.begin_num_update = trainer.optimizer.num_update = first_update
     adapter = trainer.optimizer.lr_scheduler
     history = history or new_history(
         FRAMEWORK, VERSIONS, train_iter, device=str(device), seed=seed, lr_hook=lr_hook,
