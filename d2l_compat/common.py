@@ -16,7 +16,8 @@ from d2l_compat.plotting import Animator, plot, set_figsize, show_images
 from d2l_compat.report import (collapse_summary, compare, count_beats, lr_table, md,
                                 plot_runs, runs_table, seed_table, verdict, verdict_line)
 from d2l_compat.results import compare_with_d2l, record_run
-from d2l_compat.runmode import DEFAULT_SEED, Accumulator, Timer, run_mode, run_seed
+from d2l_compat.d2l_api import Accumulator, Timer
+from d2l_compat.runmode import DEFAULT_SEED, run_mode, run_seed
 from d2l_compat.schedules import (Constant, CosineScheduler, FactorScheduler,
                                   MultiFactorScheduler, PolyScheduler, Schedule,
                                   SquareRootScheduler, WarmupCosineDecay, join_schedules,

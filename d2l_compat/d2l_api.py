@@ -1,10 +1,11 @@
-"""The framework-free half of D2L's ``train_ch6`` (chapter "Convolutional Neural Networks
+"""D2L's framework-free utilities: :class:`Timer`, :class:`Accumulator` and the
+framework-free half of D2L's ``train_ch6`` (chapter "Convolutional Neural Networks
 (LeNet)"), shared by the rooms' ``train_ch6`` and TensorFlow's ``TrainCallback``.
 
 A room supplies what is native to its framework -- one SGD update on a minibatch and the
 test accuracy -- and :func:`train_ch6_loop` does D2L's bookkeeping around it: an
 :class:`~d2l_compat.plotting.Animator` with D2L's legend, the sums of an
-:class:`~d2l_compat.runmode.Accumulator`, the :class:`~d2l_compat.runmode.Timer`, the
+:class:`Accumulator`, the :class:`Timer`, the
 five points per epoch, and the two lines D2L prints at the end::
 
     loss 0.469, train acc 0.823, test acc 0.779
@@ -13,8 +14,65 @@ five points per epoch, and the two lines D2L prints at the end::
 
 from __future__ import annotations
 
+import time
+
+import numpy as np
+
+from d2l_compat.arrays import as_float
+from d2l_compat.checks import check_int
 from d2l_compat.plotting import Animator
-from d2l_compat.runmode import Accumulator, Timer
+
+
+class Timer:
+    """Record multiple running times (D2L's Timer)."""
+
+    def __init__(self):
+        self.times: list[float] = []
+        self.start()
+
+    def start(self) -> None:
+        self.tik = time.perf_counter()
+
+    def stop(self) -> float:
+        self.times.append(time.perf_counter() - self.tik)
+        return self.times[-1]
+
+    def avg(self) -> float:
+        return sum(self.times) / len(self.times)
+
+    def sum(self) -> float:
+        return sum(self.times)
+
+    def cumsum(self) -> list[float]:
+        return np.array(self.times).cumsum().tolist()
+
+
+class Accumulator:
+    """Sums over ``n`` variables (D2L's Accumulator); ``acc[i]`` is the i-th sum.
+
+    ``add`` takes numbers or one-element arrays of any framework (a torch loss, an
+    MXNet ``l.sum()``), as D2L's training loops pass them.
+
+    >>> acc = Accumulator(2)
+    >>> acc.add(3, 1.5); acc.add(1, 0.5)
+    >>> acc[0], acc[1]
+    (4.0, 2.0)
+    """
+
+    def __init__(self, n: int):
+        self.data = [0.0] * n
+
+    def add(self, *args) -> None:
+        if len(args) != len(self.data):
+            raise ValueError(f"Accumulator holds {len(self.data)} sums, got {len(args)} values")
+        self.data = [a + as_float(b) for a, b in zip(self.data, args)]
+
+    def reset(self) -> None:
+        self.data = [0.0] * len(self.data)
+
+    def __getitem__(self, idx):
+        return self.data[idx]
+
 
 LEGEND_CH6 = ["train loss", "train acc", "test acc"]
 
@@ -46,10 +104,7 @@ def train_ch6_loop(train_step, evaluate, train_iter, num_epochs: int, device) ->
     accuracy five times per epoch (D2L's cadence; every batch for epochs of fewer than
     five batches) and the test accuracy at the end of each epoch.
     """
-    if isinstance(num_epochs, bool) or not isinstance(num_epochs, int):
-        raise TypeError(f"num_epochs must be an int, got {num_epochs!r}")
-    if num_epochs < 1:
-        raise ValueError(f"num_epochs must be >= 1, got {num_epochs!r}")
+    check_int("num_epochs", num_epochs, minimum=1)
     animator = animator_ch6(num_epochs)
     timer, num_batches = Timer(), len(train_iter)
     every = max(num_batches // 5, 1)

@@ -34,6 +34,7 @@ from pathlib import Path
 import numpy as np
 
 from d2l_compat.arrays import as_numpy
+from d2l_compat.checks import check_int
 from d2l_compat.runmode import DEFAULT_SEED, run_mode
 
 TEXT_LABELS = (
@@ -352,15 +353,19 @@ class ArrayBatches:
 
     Iterating yields ``(X, y)`` numpy batches; epoch ``e`` of a loader seeded with ``s``
     always has the same order, whatever was iterated before, so runs can resume.
-    ``convert`` turns each numpy batch into the framework's arrays.
+    ``convert`` turns each numpy batch into the framework's arrays. ``source`` and
+    ``split_reconstructed`` say where the arrays came from (see :class:`FashionMNIST`);
+    ``train`` records them in its History.
     """
 
     def __init__(self, X: np.ndarray, y: np.ndarray, batch_size: int, shuffle: bool,
-                 seed: int = DEFAULT_SEED, convert=None):
-        if not isinstance(batch_size, int) or batch_size <= 0:
-            raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
+                 seed: int = DEFAULT_SEED, convert=None, source: str | None = None,
+                 split_reconstructed: bool | None = None):
+        self.batch_size = check_int("batch_size", batch_size, minimum=1)
         self.X, self.y = X, y
-        self.batch_size, self.shuffle, self.seed = batch_size, shuffle, seed
+        self.source = source  # where the data came from, recorded in every History
+        self.split_reconstructed = split_reconstructed
+        self.shuffle, self.seed = shuffle, seed
         self.convert = convert or (lambda X, y: (X, y))
         self.epoch = 0
 
@@ -434,11 +439,10 @@ def load_data_fashion_mnist(batch_size: int, resize=None, layout: str = "NCHW",
     """
     loader = loader or ArrayBatches
     splits, data = fashion_mnist_arrays(resize=resize, layout=layout)
-    train_iter = loader(*splits["train"], batch_size, shuffle=True, seed=seed,
-                        convert=convert)
-    test_iter = loader(*splits["test"], batch_size, shuffle=False, convert=convert)
-    train_iter.source = test_iter.source = data.source
-    train_iter.split_reconstructed = test_iter.split_reconstructed = data.split_reconstructed
+    provenance = dict(convert=convert, source=data.source,
+                      split_reconstructed=data.split_reconstructed)
+    train_iter = loader(*splits["train"], batch_size, shuffle=True, seed=seed, **provenance)
+    test_iter = loader(*splits["test"], batch_size, shuffle=False, **provenance)
     return train_iter, test_iter
 
 

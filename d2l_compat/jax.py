@@ -28,6 +28,7 @@ same SGD and compiled step.
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 
 import flax
 import flax.linen as nn
@@ -44,14 +45,17 @@ from d2l_compat import common
 from d2l_compat.common import *  # noqa: F401,F403  (the shared D2L names)
 from d2l_compat.devices import choose_device
 from d2l_compat.common import (
-    check_schedule_unit,
-    DEFAULT_SEED, EpochStats, History, LRFinderResult, LRRangeTest, LR_LOG_EVERY,
-    Schedule, fit, lenet_weights, lr_sweep, schedule_to_config)
+    DEFAULT_SEED, History, LRFinderResult, Schedule, lenet_weights)
+from d2l_compat.checks import check_int, check_number
+from d2l_compat.rooms import (StateCacher, check_train_arguments, find_lr_with, new_history,
+                              range_test_signature, train_loop)
 from d2l_compat.models import match_layers, to_layout
 
 FRAMEWORK = "jax"
 VERSIONS = {"jax": jax.__version__, "jaxlib": jaxlib.__version__,
             "flax": flax.__version__, "optax": optax.__version__}
+SCHEDULERS = (Schedule, Callable)  # optax schedules are functions of the step
+SCHEDULER_KINDS = "a d2l_compat schedule or an optax schedule (a function of the step)"
 
 
 def _gpus() -> list:
@@ -324,14 +328,10 @@ def optax_schedule(schedule, steps_per_epoch: int | None = None,
     """
     if not isinstance(schedule, Schedule):
         raise ValueError(f"schedule must be a d2l_compat schedule, got {schedule!r}")
-    if steps_per_epoch is not None and (
-            isinstance(steps_per_epoch, bool) or not isinstance(steps_per_epoch, int)
-            or steps_per_epoch <= 0):
-        raise ValueError(f"steps_per_epoch must be a positive int or None, "
-                         f"got {steps_per_epoch!r}")
-    if num_steps is not None and (isinstance(num_steps, bool) or not isinstance(num_steps, int)
-                                  or num_steps <= 0):
-        raise ValueError(f"num_steps must be a positive int or None, got {num_steps!r}")
+    if steps_per_epoch is not None:
+        check_int("steps_per_epoch", steps_per_epoch, minimum=1)
+    if num_steps is not None:
+        check_int("num_steps", num_steps, minimum=1)
     table = None if num_steps is None else np.asarray(schedule(np.arange(num_steps)),
                                                       np.float32)
 
@@ -357,9 +357,7 @@ def sgd(learning_rate, momentum: float = 0.0):
     ``w <- w - lr * v`` (PyTorch's form: the lr multiplies the whole velocity); it is then
     a hyperparameter too. ``momentum=0`` is plain SGD, with no momentum buffer.
     """
-    if isinstance(momentum, bool) or not isinstance(momentum, (int, float)) \
-            or not 0.0 <= momentum < 1.0:
-        raise ValueError(f"momentum must be a number in [0, 1), got {momentum!r}")
+    check_number("momentum", momentum, minimum=0.0, below=1.0)
     return optax.inject_hyperparams(optax.sgd)(learning_rate=learning_rate,
                                                momentum=float(momentum) or None)
 
@@ -487,70 +485,109 @@ def _make_train_step(module: nn.Module, optimizer):
     return jax.jit(step, donate_argnums=(0, 1))
 
 
+def _default_sgd(scheduler, lr: float, momentum: float, per_epoch: int | None,
+                 num_updates: int):
+    """(the SGD ``train`` builds for ``scheduler``, the constant lr to set or None)."""
+    if scheduler is None:
+        return _sgd_for("constant", None, None, momentum), lr
+    if _is_core_schedule(scheduler):
+        return _sgd_for("schedule", scheduler, per_epoch, momentum,
+                        None if per_epoch else _table_size(num_updates)), None
+    return _sgd_for("native", scheduler, per_epoch, momentum), None  # an optax schedule
+
+
+def _set_constant_lr(opt_state, lr) -> None:
+    _hyperparams_state(opt_state).hyperparams["learning_rate"] = jnp.asarray(lr, jnp.float32)
+
+
+def _resumed(opt_state, net: Model, start_epoch: int, steps_per_epoch: int, constant_lr):
+    """``opt_state`` continuing at epoch ``start_epoch``: the state ``net`` kept (or
+    restored with ``from_bytes``), whose count must be that epoch's first update, else a
+    fresh one with that count. A constant lr passed now wins, as in the other rooms."""
+    first_update = start_epoch * steps_per_epoch
+    saved = (flax.serialization.to_state_dict(net.opt_state)
+             if net.opt_state is not None else net._restored_opt_state)
+    if saved is None:
+        return _with_count(opt_state, first_update)
+    try:
+        opt_state = flax.serialization.from_state_dict(opt_state, saved)
+    except (ValueError, KeyError) as err:
+        raise ValueError(f"the saved optimizer state does not fit this optimizer "
+                         f"({err})") from None
+    count = int(flax.serialization.to_state_dict(opt_state).get("count", first_update))
+    if count != first_update:
+        raise ValueError(f"the saved optimizer state has made {count} updates, but "
+                         f"start_epoch={start_epoch} needs "
+                         f"{first_update}")
+    if constant_lr is not None:
+        _set_constant_lr(opt_state, constant_lr)
+    return opt_state
+
+
+class _EpochLoop:
+    """:class:`d2l_compat.rooms.EpochLoop` of ``train``: the compiled step on ``device``.
+
+    The step donates (reuses) the buffers of its state, so the loop works on its own
+    copy ``state = (params, opt_state)`` and gives the net a copy at every epoch end:
+    ``net.params`` stay valid if training stops.
+    """
+
+    def __init__(self, net: Model, optimizer, state, device):
+        self.net, self.state, self.device = net, state, device
+        self.step_fn = _make_train_step(net._static, optimizer)
+
+    def begin_epoch(self) -> None:
+        self.metrics = jax.device_put(jnp.zeros(2, jnp.float32), self.device)
+
+    def set_lr(self, lr: float) -> None:
+        set_lr(self.state[1], lr)  # before the update, through the optimizer state
+
+    def update(self, X, y, read_lr: bool):
+        self.state, self.metrics, lr_applied = self.step_fn(self.state, self.metrics, X, y)
+        return lr_applied  # a device scalar: no sync here
+
+    def end_epoch(self) -> tuple:
+        self.net.params, self.net.opt_state = _copy(self.state)
+        self.net._restored_opt_state = None
+        loss_sum, correct = np.asarray(self.metrics)
+        return loss_sum, correct
+
+
 def train(net: Model, train_iter, test_iter, num_epochs: int, lr: float,
           scheduler=None, device=None, *, schedule_unit: str = "epoch", optimizer=None,
           seed: int = DEFAULT_SEED, animator=True, verbose: bool = True,
           history: History | None = None, start_epoch: int = 0, momentum: float = 0.0,
           lr_hook=None) -> History:
-    """Train with minibatch SGD; epoch (or update) ``t`` uses ``scheduler(t)``.
+    """Train with optax SGD; the arguments are :meth:`d2l_compat.rooms.Room.train`'s.
 
-    ``scheduler`` is a d2l_compat schedule (applied through :func:`optax_schedule`), an
-    optax schedule (any function of the step ``t``), or None for a constant ``lr``.
-    ``schedule_unit`` says whether ``t`` counts epochs (``"epoch"``) or updates
-    (``"update"``). ``optimizer`` is an optax optimizer built with
-    ``optax.inject_hyperparams`` (its own lr is used; ``lr`` and ``scheduler`` must then be
-    left out). The run continues from ``net.params``; with ``start_epoch > 0`` it also
-    continues from the optimizer state of ``net`` (kept by the previous ``train`` or
-    restored by ``net.from_bytes``), else one whose count is ``start_epoch`` epochs of
-    updates. ``net.params`` and ``net.opt_state`` hold the result. ``seed`` is recorded in
-    the history: JAX has no global random state, and nothing in this training is random
-    except the data order, which the loader's own seed fixes.
+    ``scheduler`` is a d2l_compat schedule (applied through :func:`optax_schedule`; per
+    update it is tabulated over at least the run's updates, a power of two >= 4096, so
+    the optimizer applies exactly ``np.float32(scheduler(u))``, the value a hook sets),
+    an optax schedule (any function of ``t``) or None. ``optimizer`` is an optax
+    optimizer built with ``optax.inject_hyperparams`` (e.g. :func:`sgd`) and excludes
+    ``scheduler``. ``momentum`` builds ``sgd(lr, momentum)`` (optax's heavy ball).
+    ``lr_hook`` sets the lr with :func:`set_lr`, so it needs a number-valued lr.
 
-    A d2l_compat schedule stepped per update is tabulated over (at least) the run's
-    updates (``optax_schedule(..., num_steps=n)``, ``n >= num_epochs * len(train_iter)``
-    rounded up to a power of two, at least 4096, so runs of different lengths share one
-    compiled step), so the optimizer applies exactly ``np.float32(scheduler(u))``, the
-    value a hook sets.
-
-    ``momentum`` builds the default optimizer as ``d2l.sgd(lr, momentum)`` (optax's
-    heavy ball, see :func:`sgd`). ``lr_hook`` is the other way to schedule per update: a
-    callable ``step -> lr`` (e.g. a d2l_compat schedule) that the loop calls before every
-    update ``step`` (counted over the whole run, so it continues after ``start_epoch``),
-    setting the result with :func:`set_lr`, i.e. ``opt_state.hyperparams['learning_rate']``.
-    It excludes ``scheduler``, and a given ``optimizer`` must hold a number-valued lr. The
-    History then records ``schedule_unit="update"`` and, for a d2l_compat schedule, its
-    config.
+    The run continues from ``net.params``; with ``start_epoch > 0`` also from the
+    optimizer state of ``net`` (kept by the previous ``train`` or restored by
+    ``net.from_bytes``), else one whose count is ``start_epoch`` epochs of updates.
+    ``net.params`` and ``net.opt_state`` hold the result. JAX has no global random
+    state: ``seed`` is recorded, and the data order is the loader's.
     """
-    check_schedule_unit(schedule_unit)
+    check_train_arguments(num_epochs=num_epochs, lr=lr, scheduler=scheduler,
+                          schedule_unit=schedule_unit, optimizer=optimizer, seed=seed,
+                          start_epoch=start_epoch, momentum=momentum, lr_hook=lr_hook,
+                          schedulers=SCHEDULERS, scheduler_kinds=SCHEDULER_KINDS)
     if optimizer is not None and scheduler is not None:
         raise ValueError("pass either optimizer (with its schedule inside) or scheduler, "
                          "not both: optax schedules are part of the optimizer")
-    if lr_hook is not None:
-        if not callable(lr_hook):
-            raise ValueError(f"lr_hook must be callable (step -> lr), got {lr_hook!r}")
-        if scheduler is not None:
-            raise ValueError("pass either lr_hook or scheduler, not both: optax would "
-                             "overwrite the hook's lr with the schedule's at every update")
-    if optimizer is not None and momentum:
-        raise ValueError("momentum only configures the optimizer train builds; build the "
-                         "given optimizer with it instead (e.g. d2l.sgd(lr, momentum))")
     device = device or default_device()
     steps_per_epoch = len(train_iter)
-    per_epoch = steps_per_epoch if schedule_unit == "epoch" else None
-    schedule_config, constant_lr = None, None
+    constant_lr = None
     if optimizer is None:
-        if scheduler is None:
-            optimizer, constant_lr = _sgd_for("constant", None, None, momentum), lr
-        elif _is_core_schedule(scheduler):
-            schedule_config = schedule_to_config(scheduler)
-            optimizer = _sgd_for("schedule", scheduler, per_epoch, momentum,
-                                 None if per_epoch else _table_size(num_epochs * steps_per_epoch))
-        elif callable(scheduler):  # a native optax schedule of t
-            optimizer = _sgd_for("native", scheduler, per_epoch, momentum)
-        else:
-            raise ValueError(f"scheduler must be a d2l_compat schedule, an optax schedule "
-                             f"or None, got {scheduler!r}")
-
+        optimizer, constant_lr = _default_sgd(
+            scheduler, lr, momentum, steps_per_epoch if schedule_unit == "epoch" else None,
+            num_epochs * steps_per_epoch)
     params = jax.device_put(net.params, device)
     opt_state = optimizer.init(params)
     current_lr(opt_state)  # fail early if the lr cannot be read back
@@ -560,108 +597,66 @@ def train(net: Model, train_iter, test_iter, num_epochs: int, lr: float,
                              "this one's is a schedule, which optax re-evaluates at every "
                              "update, overwriting the hook's value")
         constant_lr = None  # the hook sets the lr of every update
-        schedule_config = schedule_to_config(lr_hook) if _is_core_schedule(lr_hook) else None
     if constant_lr is not None:
-        _hyperparams_state(opt_state).hyperparams["learning_rate"] = jnp.asarray(
-            constant_lr, jnp.float32)
+        _set_constant_lr(opt_state, constant_lr)
     if start_epoch > 0:
-        first_update = start_epoch * steps_per_epoch
-        saved = (flax.serialization.to_state_dict(net.opt_state)
-                 if net.opt_state is not None else net._restored_opt_state)
-        if saved is None:
-            opt_state = _with_count(opt_state, first_update)
-        else:
-            try:
-                opt_state = flax.serialization.from_state_dict(opt_state, saved)
-            except (ValueError, KeyError) as err:
-                raise ValueError(f"the saved optimizer state does not fit this optimizer "
-                                 f"({err})") from None
-            count = int(flax.serialization.to_state_dict(opt_state).get("count", first_update))
-            if count != first_update:
-                raise ValueError(f"the saved optimizer state has made {count} updates, but "
-                                 f"start_epoch={start_epoch} needs {first_update}")
-            if constant_lr is not None:  # the lr passed now wins, as in the other rooms
-                _hyperparams_state(opt_state).hyperparams["learning_rate"] = jnp.asarray(
-                    constant_lr, jnp.float32)
-        opt_state = jax.device_put(opt_state, device)
-    # The compiled step donates (reuses) the buffers of its state: it works on a copy, and
-    # the net gets a copy at every epoch end, so net.params stay valid if training stops.
-    # Every leaf committed to the device, so each batch shape compiles once.
-    state = [jax.device_put(_copy((params, opt_state)), device)]
-    step_fn = _make_train_step(net._static, optimizer)
-
-    history = history or History(
-        framework=FRAMEWORK, device=_device_name(device), seed=seed,
-        schedule=schedule_config,
-        schedule_unit=("update" if lr_hook is not None
-                       else schedule_unit if scheduler is not None else None),
-        data_source=getattr(train_iter, "source", None),
-        split_reconstructed=getattr(train_iter, "split_reconstructed", None),
-        versions=dict(VERSIONS))
-
-    def train_epoch(epoch: int) -> EpochStats:
-        metrics = jax.device_put(jnp.zeros(2, jnp.float32), device)
-        count, sampled = 0, []
-        for i, (X, y) in enumerate(_data.epoch_batches(train_iter, epoch)):
-            step = epoch * steps_per_epoch + i
-            if lr_hook is not None:  # before the update, through the optimizer state
-                set_lr(state[0][1], float(lr_hook(step)))
-            state[0], metrics, lr_applied = step_fn(state[0], metrics, X, y)
-            if step % LR_LOG_EVERY == 0 or i == 0:
-                sampled.append((step, lr_applied))  # a device scalar: no sync here
-            count += int(y.shape[0])
-        net.params, net.opt_state = _copy(state[0])
-        net._restored_opt_state = None
-        loss_sum, correct = (float(v) for v in np.asarray(metrics))
-        step_lrs = [(s, float(lr)) for s, lr in sampled]
-        first_lr = step_lrs[0][1]
-        return EpochStats(loss_sum, correct, count, first_lr,
-                          [p for p in step_lrs if p[0] % LR_LOG_EVERY == 0])
-
-    return fit(train_epoch, lambda: evaluate_accuracy_gpu(net, test_iter, device),
-               num_epochs, history, start_epoch=start_epoch, animator=animator,
-               verbose=verbose)
+        opt_state = jax.device_put(_resumed(opt_state, net, start_epoch, steps_per_epoch,
+                                            constant_lr), device)
+    # every leaf committed to the device, so each batch shape compiles once
+    state = jax.device_put(_copy((params, opt_state)), device)
+    history = history or new_history(
+        FRAMEWORK, VERSIONS, train_iter, device=_device_name(device), seed=seed,
+        schedule=scheduler, lr_hook=lr_hook,
+        schedule_unit=schedule_unit if scheduler is not None else None)
+    return train_loop(_EpochLoop(net, optimizer, state, device), train_iter,
+                      lambda: evaluate_accuracy_gpu(net, test_iter, device), num_epochs,
+                      history, start_epoch=start_epoch, lr_hook=lr_hook, animator=animator,
+                      verbose=verbose)
 
 
 # -------------------------------------------------------------------------- LR finder
-def find_lr(net: Model, train_iter, start_lr: float = 1e-7, end_lr: float = 10.0,
-            num_steps: int = 100, mode: str = "exponential", beta: float = 0.9,
-            diverge_factor: float = 4.0, seed: int = DEFAULT_SEED) -> LRFinderResult:
+def _net_state(net: Model) -> StateCacher:
+    """``net.params`` and ``net.opt_state`` (the objects: the sweep trains a copy)."""
+    def restore(state):
+        net.params, net.opt_state, net._restored_opt_state = state
+
+    return StateCacher(lambda: (net.params, net.opt_state, net._restored_opt_state), restore)
+
+
+def _sweep_update(net: Model, train_iter):
+    """``make_update`` of :func:`d2l_compat.rooms.find_lr_with` for a JAX :class:`Model`."""
+    def make_update(start_lr: float, seed: int):
+        batches = _data.cycle_batches(train_iter)
+        optimizer = _sgd_for("constant", None, None)  # the same compiled step as train's
+        device = default_device()
+        params = _copy(net.params)  # the step donates its input buffers: never the net's own
+        loop = _EpochLoop(net, optimizer, jax.device_put((params, optimizer.init(params)),
+                                                         device), device)
+
+        def update(lr):
+            X, y = next(batches)
+            loop.set_lr(lr)
+            loop.begin_epoch()
+            lr_applied = loop.update(X, y, read_lr=True)
+            return float(loop.metrics[0]) / int(y.shape[0]), float(lr_applied)
+        return update
+    return make_update
+
+
+@range_test_signature
+def find_lr(net: Model, train_iter, *sweep, seed: int = DEFAULT_SEED,
+            **options) -> LRFinderResult:
     """Learning-rate range test of ``net`` with optax SGD; the net is left unchanged.
 
-    Update ``i`` trains one minibatch (cycling the epochs of ``train_iter``, as
-    :func:`train` sees them) at lr ``lr_sweep(start_lr, end_lr, num_steps, mode)[i]``,
-    set with :func:`set_lr` (``opt_state.hyperparams['learning_rate']``) before the
-    update and read back from the optimizer state after it; the loss recorded is the
-    minibatch's mean softmax cross-entropy. It runs in the compiled step of
-    :func:`train`. The sweep stops early when the smoothed loss exceeds
-    ``diverge_factor`` x its minimum or a loss is not finite (see
-    :class:`d2l_compat.lr_finder.LRRangeTest`).
-
-    JAX is functional: the sweep trains a copy of ``net.params`` with its own plain-SGD
-    state, so ``net.params`` and ``net.opt_state`` (a previous training's optimizer state)
-    are never replaced, and the net comes back exactly as it was. ``seed`` is accepted
-    for the parallel signature of the four rooms (nothing here is random; the data order
-    is the loader's).
+    The arguments and the test are :meth:`d2l_compat.rooms.Room.find_lr`'s. The lr is
+    set with :func:`set_lr` before the update and read back from the optimizer state
+    after it, in the compiled step of :func:`train`. JAX is functional: the sweep
+    trains a copy of ``net.params`` with its own plain-SGD state, so ``net.params`` and
+    ``net.opt_state`` are never replaced. ``seed`` is accepted for the parallel
+    signature of the four rooms (nothing here is random; the data order is the loader's).
     """
-    sweep = LRRangeTest(start_lr=start_lr, end_lr=end_lr, num_steps=num_steps, mode=mode,
-                        beta=beta, diverge_factor=diverge_factor)
-    batches = _data.cycle_batches(train_iter)
-    optimizer = _sgd_for("constant", None, None)  # the same compiled step as train's
-    step_fn = _make_train_step(net._static, optimizer)
-    device = default_device()
-    params = _copy(net.params)  # the step donates its input buffers: never the net's own
-    state = jax.device_put((params, optimizer.init(params)), device)
-
-    def update(lr):
-        nonlocal state
-        X, y = next(batches)
-        set_lr(state[1], lr)
-        metrics = jax.device_put(jnp.zeros(2, jnp.float32), device)
-        state, metrics, lr_applied = step_fn(state, metrics, X, y)
-        return float(metrics[0]) / int(y.shape[0]), float(lr_applied)
-
-    return sweep.run(update)
+    return find_lr_with(_net_state(net), _sweep_update(net, train_iter), *sweep, seed=seed,
+                        **options)
 
 
 # --------------------------------------------------------------------------- D2L names
@@ -677,10 +672,7 @@ def size(a) -> int:
 
 def try_all_gpus() -> list:
     """All GPUs (``jax.Device``), or ``[cpu]`` when there is none (D2L's try_all_gpus)."""
-    try:
-        return jax.devices("gpu")
-    except RuntimeError:  # no GPU backend in this jaxlib
-        return [jax.devices("cpu")[0]]
+    return _gpus() or [jax.devices("cpu")[0]]
 
 
 def accuracy(y_hat, y) -> float:

@@ -38,11 +38,11 @@ Matplotlib is imported only inside :meth:`LRFinderResult.plot`.
 from __future__ import annotations
 
 import math
-import numbers
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from d2l_compat.checks import check_int, check_number
 from d2l_compat.schedules import WarmupCosineDecay
 
 __all__ = [
@@ -65,7 +65,8 @@ __all__ = [
     "warmup_cosine_from",
 ]
 
-MODES = ("exponential", "linear")
+SWEEP_MODES = ("exponential", "linear")
+"""The ``mode`` of :func:`lr_sweep`: how the lr grows from ``start_lr`` to ``end_lr``."""
 STOP_REASONS = ("completed", "diverged", "nan", "interrupted")
 MIN_POINTS = 5
 """Fewest points (after skipping) a suggestion rule accepts."""
@@ -88,25 +89,8 @@ WALL_JUMP = 5.0
 wall (see :func:`find_wall`)."""
 
 
-def _check_int(name, value, minimum):
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}")
-    if value < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {value!r}")
-    return int(value)
-
-
-def _check_real(name, value):
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
-        raise ValueError(f"{name} must be a finite number, got {value!r}")
-    return float(value)
-
-
 def _check_beta(beta):
-    beta = _check_real("beta", beta)
-    if not 0.0 <= beta < 1.0:
-        raise ValueError(f"beta must satisfy 0 <= beta < 1, got {beta!r}")
-    return beta
+    return check_number("beta", beta, minimum=0.0, below=1.0)
 
 
 # --------------------------------------------------------------------------- sweep
@@ -139,11 +123,11 @@ def lr_sweep(start_lr=1e-7, end_lr=10.0, num_steps=100, mode="exponential"):
     >>> lr_sweep(0.1, 1.0, 4, mode="linear")
     array([0.1, 0.4, 0.7, 1. ])
     """
-    if mode not in MODES:
-        raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
-    start_lr = _check_real("start_lr", start_lr)
-    end_lr = _check_real("end_lr", end_lr)
-    num_steps = _check_int("num_steps", num_steps, 2)
+    if mode not in SWEEP_MODES:
+        raise ValueError(f"mode must be one of {SWEEP_MODES}, got {mode!r}")
+    start_lr = check_number("start_lr", start_lr)
+    end_lr = check_number("end_lr", end_lr)
+    num_steps = check_int("num_steps", num_steps, 2)
     if start_lr <= 0:
         raise ValueError(f"start_lr must be > 0 (the lr axis is logarithmic), got {start_lr!r}")
     if end_lr <= start_lr:
@@ -198,8 +182,8 @@ def _curve(lrs, losses, skip_start, skip_end, rule):
     losses = np.asarray(losses, dtype=float)
     if lrs.ndim != 1 or lrs.shape != losses.shape:
         raise ValueError(f"lrs and losses must be 1-D of equal length, got {lrs.shape} and {losses.shape}")
-    skip_start = _check_int("skip_start", skip_start, 0)
-    skip_end = _check_int("skip_end", skip_end, 0)
+    skip_start = check_int("skip_start", skip_start, 0)
+    skip_end = check_int("skip_end", skip_end, 0)
     lrs, losses = lrs[skip_start:len(lrs) - skip_end], losses[skip_start:len(losses) - skip_end]
     if len(lrs) < MIN_POINTS:
         raise ValueError(
@@ -235,7 +219,7 @@ def find_wall(losses, jump=WALL_JUMP):
     >>> find_wall([3.0, 2.0, 1.0, 1.5, 2.0])     # smooth: the rise is no jump
     5
     """
-    jump = _check_real("jump", jump)
+    jump = check_number("jump", jump)
     if jump <= 0:
         raise ValueError(f"jump must be > 0, got {jump!r}")
     steps = np.diff(np.asarray(losses, dtype=float))
@@ -369,8 +353,8 @@ def suggest_all(lrs, losses, skip_start=0, skip_end=0):
     >>> suggest_all(lrs, [2.3, 2.3, 2.2, 1.4, 1.1, 1.0, 0.95, 9.0], skip_start=6)
     {'steepest': None, 'minimum_div_10': None, 'valley': None}
     """
-    skip_start = _check_int("skip_start", skip_start, 0)
-    skip_end = _check_int("skip_end", skip_end, 0)
+    skip_start = check_int("skip_start", skip_start, 0)
+    skip_end = check_int("skip_end", skip_end, 0)
     if len(np.asarray(lrs)) - skip_start - skip_end < MIN_POINTS:
         return {name: None for name in SUGGESTERS}
     # A long curve that a rule rejects is bad input: let that error through.
@@ -476,8 +460,8 @@ class LRFinderResult:
         Returns:
           The matplotlib Axes.
         """
-        skip_start = _check_int("skip_start", skip_start, 0)
-        skip_end = _check_int("skip_end", skip_end, 0)
+        skip_start = check_int("skip_start", skip_start, 0)
+        skip_end = check_int("skip_end", skip_end, 0)
         if ax is None:
             import matplotlib.pyplot as plt  # lazy: importing this module needs no matplotlib
             _, ax = plt.subplots()
@@ -556,12 +540,12 @@ class LRRangeTest:
         self.lrs.setflags(write=False)
         self.beta = _check_beta(beta)
         if diverge_factor is not None:
-            diverge_factor = _check_real("diverge_factor", diverge_factor)
+            diverge_factor = check_number("diverge_factor", diverge_factor)
             if diverge_factor <= 1:
                 raise ValueError(f"diverge_factor must be > 1 (or None), got {diverge_factor!r}")
         self.diverge_factor = diverge_factor
-        self.skip_start = num_steps // 10 if skip_start is None else _check_int("skip_start", skip_start, 0)
-        self.skip_end = _check_int("skip_end", skip_end, 0)
+        self.skip_start = num_steps // 10 if skip_start is None else check_int("skip_start", skip_start, 0)
+        self.skip_end = check_int("skip_end", skip_end, 0)
         self.config = {"start_lr": float(start_lr), "end_lr": float(end_lr), "num_steps": int(num_steps),
                        "mode": mode, "beta": self.beta, "diverge_factor": diverge_factor,
                        "skip_start": self.skip_start, "skip_end": self.skip_end}
@@ -680,16 +664,16 @@ def warmup_cosine_from(peak_lr, num_epochs, steps_per_epoch, warmup_epochs=1, fi
     >>> warmup_cosine_from(0.2, num_epochs=5, steps_per_epoch=235)
     WarmupCosineDecay(total_steps=1175, warmup_steps=235, hold=0, start_lr=0.0, target_lr=0.2, final_lr=0.002)
     """
-    peak_lr = _check_real("peak_lr", peak_lr)
+    peak_lr = check_number("peak_lr", peak_lr)
     if peak_lr <= 0:
         raise ValueError(f"peak_lr must be > 0, got {peak_lr!r}")
-    num_epochs = _check_int("num_epochs", num_epochs, 1)
-    steps_per_epoch = _check_int("steps_per_epoch", steps_per_epoch, 1)
-    warmup_epochs = _check_int("warmup_epochs", warmup_epochs, 0)
+    num_epochs = check_int("num_epochs", num_epochs, 1)
+    steps_per_epoch = check_int("steps_per_epoch", steps_per_epoch, 1)
+    warmup_epochs = check_int("warmup_epochs", warmup_epochs, 0)
     if warmup_epochs >= num_epochs:
         raise ValueError(f"warmup_epochs must be < num_epochs ({num_epochs}), "
                          f"got {warmup_epochs!r}")
-    final_div = _check_real("final_div", final_div)
+    final_div = check_number("final_div", final_div)
     if final_div < 1:
         raise ValueError(f"final_div must be >= 1, got {final_div!r}")
     return WarmupCosineDecay(total_steps=num_epochs * steps_per_epoch,

@@ -35,12 +35,12 @@ and a dense weight ``fan_in = in``, ``fan_out = out``. Biases are zero.
 from __future__ import annotations
 
 import math
-import numbers
 from collections.abc import Mapping
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
+from d2l_compat.checks import check_int, check_number
 from d2l_compat.runmode import DEFAULT_SEED
 
 __all__ = ["LENET_SHAPES", "LENET_FEATURES", "LAYOUTS", "xavier_bound", "lenet_weights",
@@ -81,14 +81,6 @@ def xavier_bound(shape: tuple[int, ...]) -> float:
     return math.sqrt(6.0 / (fan_in + fan_out))
 
 
-def _check_seed(seed) -> int:
-    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
-        raise TypeError(f"seed must be a non-negative int, got {seed!r}")
-    if seed < 0:
-        raise ValueError(f"seed must be a non-negative int, got {seed!r}")
-    return int(seed)
-
-
 def lenet_weights(seed: int = DEFAULT_SEED) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """LeNet's initial weights, drawn once with numpy from ``seed``, in canonical layout.
 
@@ -110,7 +102,7 @@ def lenet_weights(seed: int = DEFAULT_SEED) -> dict[str, tuple[np.ndarray, np.nd
     >>> bool((w["conv1"][0] == lenet_weights(0)["conv1"][0]).all())
     True
     """
-    rng = np.random.default_rng(_check_seed(seed))
+    rng = np.random.default_rng(check_int("seed", seed, minimum=0))
     weights = {}
     for name, shape in LENET_SHAPES.items():
         bound = xavier_bound(shape)
@@ -339,8 +331,7 @@ def lenet_sgd_step(weights, x, y, lr: float):
     Returns ``(loss before the update, updated weights)``; the weights are float64, in
     the canonical layout, and ``weights`` itself is not changed.
     """
-    if isinstance(lr, bool) or not isinstance(lr, numbers.Real) or not lr >= 0:
-        raise ValueError(f"lr must be a number >= 0, got {lr!r}")
+    check_number("lr", lr, minimum=0.0)
     loss, grads = lenet_loss_and_grads(weights, x, y)
     updated = {name: (np.asarray(w, np.float64) - lr * dw, np.asarray(b, np.float64) - lr * db)
                for (name, (w, b)), (dw, db) in zip(weights.items(), grads.values())}

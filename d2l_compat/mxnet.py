@@ -13,6 +13,8 @@ Importing it changes no global state except the documented numpy shim
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from d2l_compat import _mxnet_shim  # noqa: F401  (must run before mxnet is imported)
 
 import mxnet as mx  # noqa: E402
@@ -24,13 +26,17 @@ from d2l_compat import data as _data  # noqa: E402
 from d2l_compat.common import *  # noqa: E402,F401,F403  (the shared D2L names)
 from d2l_compat.devices import choose_device  # noqa: E402
 from d2l_compat.common import (  # noqa: E402
-    check_schedule_unit,
-    DEFAULT_SEED, EpochStats, History, LRFinderResult, LRRangeTest, LR_LOG_EVERY,
-    Schedule, fit, lenet_weights, lr_sweep, schedule_from_config, schedule_to_config)
+    DEFAULT_SEED, History, LRFinderResult, Schedule, lenet_weights, schedule_from_config,
+    schedule_to_config)
+from d2l_compat.checks import check_callable, check_int  # noqa: E402
+from d2l_compat.rooms import (StateCacher, check_train_arguments,  # noqa: E402
+                              find_lr_with, new_history, range_test_signature, train_loop)
 from d2l_compat.models import match_layers, to_layout  # noqa: E402
 
 FRAMEWORK = "mxnet"
 VERSIONS = {"mxnet": mx.__version__}
+SCHEDULERS = (Schedule, Callable)  # any callable t -> lr, native mxnet.lr_scheduler included
+SCHEDULER_KINDS = "a d2l_compat schedule or a callable t -> lr (e.g. an mxnet.lr_scheduler)"
 
 
 def try_gpu(i: int = 0) -> mx.Context:
@@ -126,13 +132,8 @@ class GluonSchedule(mx.lr_scheduler.LRScheduler):
     """
 
     def __init__(self, schedule, steps_per_epoch: int = 1):
-        if not callable(schedule):
-            raise ValueError(f"schedule must be callable (t -> lr), got {schedule!r}")
-        if isinstance(steps_per_epoch, bool) or not isinstance(steps_per_epoch, int) \
-                or steps_per_epoch < 1:
-            raise ValueError(f"steps_per_epoch must be a positive int, got {steps_per_epoch!r}")
-        self.schedule = schedule
-        self.steps_per_epoch = steps_per_epoch
+        self.schedule = check_callable("schedule", schedule, "t -> lr")
+        self.steps_per_epoch = check_int("steps_per_epoch", steps_per_epoch, minimum=1)
         super().__init__(base_lr=float(schedule(0)))
 
     def step_of(self, num_update: int) -> int:
@@ -173,165 +174,138 @@ def evaluate_accuracy_gpu(net: gluon.Block, data_iter, device=None) -> float:
     return correct / count
 
 
-def train(net: gluon.Block, train_iter, test_iter, num_epochs: int, lr: float,
-          scheduler=None, device=None, *, schedule_unit: str = "epoch", optimizer=None,
-          seed: int = DEFAULT_SEED, animator=True, verbose: bool = True,
-          history: History | None = None, start_epoch: int = 0, momentum: float = 0.0,
-          lr_hook=None) -> History:
-    """Train with minibatch SGD (``gluon.Trainer``); epoch (or update) ``t`` uses ``scheduler(t)``.
-
-    ``scheduler`` is a d2l_compat schedule (or any callable ``t -> lr``), wrapped in
-    :class:`GluonSchedule` so that ``t`` counts epochs or updates as ``schedule_unit``
-    says; a ready :class:`GluonSchedule`; a native ``mxnet.lr_scheduler`` object, given
-    to the Trainer unchanged (MXNet calls it per update with ``num_update = u + 1``, so
-    it needs ``schedule_unit="update"``); or None for a constant ``lr``.
-
-    ``lr_hook`` is the other way to schedule per update: a callable ``step -> lr`` (e.g. a
-    d2l_compat schedule) that the loop calls before every update ``step`` (counted over
-    the whole run, so it continues after ``start_epoch``), setting the result with
-    ``trainer.set_learning_rate``. Gluon refuses that while a scheduler is attached, so
-    ``lr_hook`` excludes ``scheduler`` and a given ``optimizer`` must have none.
-
-    ``optimizer`` is an existing ``gluon.Trainer`` to continue with (e.g. after
-    ``trainer.load_states``); it keeps its own scheduler unless ``scheduler`` is given.
-    Otherwise a Trainer with Gluon's ``"sgd"`` is built, with ``momentum`` (Gluon's SGD
-    keeps the lr inside the momentum buffer: ``v <- momentum * v - lr * g; w <- w + v``).
-    ``mx.random.seed(seed)`` is called (LeNet draws no random numbers while training).
-    The net is hybridized with ``static_alloc=True, static_shape=True``.
-    """
-    check_schedule_unit(schedule_unit)
-    if lr_hook is not None:
-        if not callable(lr_hook):
-            raise ValueError(f"lr_hook must be callable (step -> lr), got {lr_hook!r}")
-        if scheduler is not None:
-            raise ValueError("pass either lr_hook or scheduler, not both: Gluon cannot set "
-                             "the lr of a Trainer that has an lr_scheduler")
-        if optimizer is not None and optimizer.optimizer.lr_scheduler is not None:
-            raise ValueError("lr_hook needs a Trainer without lr_scheduler (Gluon refuses "
-                             "set_learning_rate while a scheduler is attached)")
-    if optimizer is not None and momentum:
-        raise ValueError("momentum only configures the Trainer train builds; set it on "
-                         "the given optimizer instead")
-    device = device or default_device()
-    mx.random.seed(seed)
-    net.collect_params().reset_ctx(device)
+def _hybridize(net: gluon.Block) -> None:
     if isinstance(net, gluon.HybridBlock):
         net.hybridize(static_alloc=True, static_shape=True)
-    steps_per_epoch = len(train_iter)
-    schedule_config = None
-    if isinstance(scheduler, mx.lr_scheduler.LRScheduler) \
-            and not isinstance(scheduler, GluonSchedule):
+
+
+def _lr_scheduler(scheduler, schedule_unit: str, steps_per_epoch: int):
+    """What a Trainer gets as ``lr_scheduler`` for ``train``'s ``scheduler`` (or None)."""
+    if scheduler is None or isinstance(scheduler, GluonSchedule):
+        return scheduler
+    if isinstance(scheduler, mx.lr_scheduler.LRScheduler):  # native: Gluon steps it per update
         if schedule_unit != "update":
             raise ValueError(
                 "MXNet's Trainer calls a native mxnet.lr_scheduler once per update "
                 "(with num_update = update + 1): pass schedule_unit='update', or wrap it "
                 "as GluonSchedule(scheduler, steps_per_epoch=len(train_iter)) to step it "
                 "once per epoch")
-    elif isinstance(scheduler, Schedule):
-        schedule_config = schedule_to_config(scheduler)
-        scheduler = GluonSchedule(scheduler,
-                                  steps_per_epoch if schedule_unit == "epoch" else 1)
-    elif scheduler is not None and not isinstance(scheduler, GluonSchedule):
-        scheduler = GluonSchedule(scheduler,  # any callable t -> lr
-                                  steps_per_epoch if schedule_unit == "epoch" else 1)
-    if optimizer is None:
+        return scheduler
+    return GluonSchedule(scheduler, steps_per_epoch if schedule_unit == "epoch" else 1)
+
+
+def _trainer(net: gluon.Block, trainer, lr_scheduler, lr: float, momentum: float):
+    """``trainer`` (its scheduler replaced by ``lr_scheduler`` unless that is None) or a
+    new ``gluon.Trainer`` with Gluon's ``"sgd"``."""
+    if trainer is None:
         # Only one of learning_rate / lr_scheduler: given both, MXNet overwrites the
         # scheduler's base_lr with learning_rate.
-        params = {"learning_rate": lr} if scheduler is None else {"lr_scheduler": scheduler}
-        optimizer = gluon.Trainer(net.collect_params(), "sgd",
-                                  {**params, "momentum": momentum})
-    elif scheduler is not None:
-        optimizer.optimizer.lr_scheduler = scheduler
-    trainer = optimizer
-    adapter = trainer.optimizer.lr_scheduler
-    if isinstance(adapter, GluonSchedule) and isinstance(adapter.schedule, Schedule):
-        schedule_config = schedule_to_config(adapter.schedule)
-    if lr_hook is not None:
-        schedule_config = schedule_to_config(lr_hook) if isinstance(lr_hook, Schedule) else None
-    scheduled = trainer.optimizer.lr_scheduler is not None or lr_hook is not None
-    loss = gluon.loss.SoftmaxCrossEntropyLoss()
-    history = history or History(
-        framework=FRAMEWORK, device=str(device), seed=seed, schedule=schedule_config,
-        schedule_unit=("update" if lr_hook is not None else schedule_unit) if scheduled else None,
-        data_source=getattr(train_iter, "source", None),
-        split_reconstructed=getattr(train_iter, "split_reconstructed", None),
-        versions=dict(VERSIONS))
-
-    def train_epoch(epoch: int) -> EpochStats:
-        loss_sum = mx.nd.zeros((1,), ctx=device)
-        correct = mx.nd.zeros((1,), ctx=device)
-        count, step_lrs = 0, []
-        for i, (X, y) in enumerate(_data.epoch_batches(train_iter, epoch)):
-            step = epoch * steps_per_epoch + i
-            X, y = X.as_in_context(device), y.as_in_context(device)
-            if lr_hook is not None:
-                trainer.set_learning_rate(float(lr_hook(step)))
-            with autograd.record():
-                y_hat = net(X)
-                batch_loss = loss(y_hat, y)
-            batch_loss.backward()
-            trainer.step(X.shape[0])
-            if step % LR_LOG_EVERY == 0 or i == 0:
-                # after the step: the optimizer's lr is then the one this update used
-                step_lrs.append((step, float(trainer.learning_rate)))
-            loss_sum += batch_loss.sum()
-            correct += (y_hat.argmax(axis=1) == y.astype("float32")).sum()
-            count += X.shape[0]
-        first_lr = next(lr for s, lr in step_lrs if s == epoch * steps_per_epoch)
-        return EpochStats(float(loss_sum.asscalar()), float(correct.asscalar()), count,
-                          first_lr, [p for p in step_lrs if p[0] % LR_LOG_EVERY == 0])
-
-    return fit(train_epoch, lambda: evaluate_accuracy_gpu(net, test_iter, device),
-               num_epochs, history, start_epoch=start_epoch, animator=animator,
-               verbose=verbose)
+        params = {"learning_rate": lr} if lr_scheduler is None else {"lr_scheduler": lr_scheduler}
+        return gluon.Trainer(net.collect_params(), "sgd", {**params, "momentum": momentum})
+    if lr_scheduler is not None:
+        trainer.optimizer.lr_scheduler = lr_scheduler
+    return trainer
 
 
-def find_lr(net: gluon.Block, train_iter, start_lr: float = 1e-7, end_lr: float = 10.0,
-            num_steps: int = 100, mode: str = "exponential", beta: float = 0.9,
-            diverge_factor: float = 4.0, seed: int = DEFAULT_SEED) -> LRFinderResult:
-    """Learning-rate range test of ``net`` with Gluon's SGD; the net is left unchanged.
+class _EpochLoop:
+    """:class:`d2l_compat.rooms.EpochLoop` of ``train``: Gluon SGD updates on ``device``."""
 
-    Update ``t`` trains one minibatch (cycling the epochs of ``train_iter``) at lr
-    ``lr_sweep(start_lr, end_lr, num_steps, mode)[t]``, set with
-    ``trainer.set_learning_rate`` before the update and read back from
-    ``trainer.learning_rate`` after it; the loss recorded is the minibatch's mean
-    softmax cross-entropy. The sweep stops early when the smoothed loss exceeds
-    ``diverge_factor`` x its minimum or a loss is not finite (see
-    :class:`d2l_compat.lr_finder.LRRangeTest`).
+    def __init__(self, net: gluon.Block, trainer, device):
+        self.net, self.trainer, self.device = net, trainer, device
+        self.loss = gluon.loss.SoftmaxCrossEntropyLoss()
 
-    The sweep uses its own plain-SGD ``gluon.Trainer`` (any Trainer of yours is not
-    touched) and afterwards restores the parameters, their gradients and their Trainer
-    link exactly as they were. ``mx.random.seed(seed)`` is called; the net is hybridized
-    like in :func:`train`.
-    """
-    sweep = LRRangeTest(start_lr=start_lr, end_lr=end_lr, num_steps=num_steps, mode=mode,
-                        beta=beta, diverge_factor=diverge_factor)
-    batches = _data.cycle_batches(train_iter)
-    params = list(net.collect_params().values())
-    saved = [(p, [d.copy() for d in p.list_data()],
-              [g.copy() for g in p.list_grad()] if p.grad_req != "null" else [],
-              getattr(p, "_trainer", None)) for p in params]
-    device = params[0].list_ctx()[0]
-    mx.random.seed(seed)
-    if isinstance(net, gluon.HybridBlock):
-        net.hybridize(static_alloc=True, static_shape=True)
-    trainer = gluon.Trainer(net.collect_params(), "sgd", {"learning_rate": start_lr})
-    loss = gluon.loss.SoftmaxCrossEntropyLoss()
+    def begin_epoch(self) -> None:
+        self.loss_sum = mx.nd.zeros((1,), ctx=self.device)
+        self.correct = mx.nd.zeros((1,), ctx=self.device)
 
-    def update(lr):
-        X, y = next(batches)
-        X, y = X.as_in_context(device), y.as_in_context(device)
-        trainer.set_learning_rate(lr)
+    def set_lr(self, lr: float) -> None:
+        self.trainer.set_learning_rate(lr)
+
+    def step(self, X, y):
+        """One SGD update on ``(X, y)``; returns ``y`` on the device, logits, losses."""
+        X, y = X.as_in_context(self.device), y.as_in_context(self.device)
         with autograd.record():
-            batch_loss = loss(net(X), y)
+            y_hat = self.net(X)
+            batch_loss = self.loss(y_hat, y)
         batch_loss.backward()
-        trainer.step(X.shape[0])
-        return batch_loss.mean().asscalar(), trainer.learning_rate
+        self.trainer.step(X.shape[0])
+        return y, y_hat, batch_loss
 
-    try:
-        return sweep.run(update)
-    finally:
-        for param, data, grads, owner in saved:
+    def update(self, X, y, read_lr: bool):
+        y, y_hat, batch_loss = self.step(X, y)
+        # after the step: the optimizer's lr is then the one this update used
+        lr = float(self.trainer.learning_rate) if read_lr else None
+        self.loss_sum += batch_loss.sum()
+        self.correct += (y_hat.argmax(axis=1) == y.astype("float32")).sum()
+        return lr
+
+    def end_epoch(self) -> tuple:
+        return self.loss_sum, self.correct
+
+
+def train(net: gluon.Block, train_iter, test_iter, num_epochs: int, lr: float,
+          scheduler=None, device=None, *, schedule_unit: str = "epoch", optimizer=None,
+          seed: int = DEFAULT_SEED, animator=True, verbose: bool = True,
+          history: History | None = None, start_epoch: int = 0, momentum: float = 0.0,
+          lr_hook=None) -> History:
+    """Train with a ``gluon.Trainer``; the arguments are :meth:`d2l_compat.rooms.Room.train`'s.
+
+    ``scheduler`` is a d2l_compat schedule (or any callable ``t -> lr``), wrapped in
+    :class:`GluonSchedule` so that ``t`` counts epochs or updates as ``schedule_unit``
+    says; a ready :class:`GluonSchedule`; a native ``mxnet.lr_scheduler`` object, given
+    to the Trainer unchanged (MXNet calls it per update with ``num_update = u + 1``, so
+    it needs ``schedule_unit="update"``); or None. ``lr_hook`` sets the lr with
+    ``trainer.set_learning_rate``, which Gluon refuses while a scheduler is attached: a
+    given ``optimizer`` must then have none.
+
+    ``optimizer`` is an existing ``gluon.Trainer`` to continue with (e.g. after
+    ``trainer.load_states``); it keeps its own scheduler unless ``scheduler`` is given.
+    A Trainer that has made no update and resumes (``start_epoch > 0``) starts its update
+    count at ``start_epoch * len(train_iter)``, so its scheduler continues there.
+    Otherwise a Trainer with Gluon's ``"sgd"`` is built, with ``momentum`` (Gluon's SGD
+    keeps the lr inside the momentum buffer: ``v <- momentum * v - lr * g; w <- w + v``).
+    ``mx.random.seed(seed)`` is called; the net is hybridized with ``static_alloc=True,
+    static_shape=True``.
+    """
+    check_train_arguments(num_epochs=num_epochs, lr=lr, scheduler=scheduler,
+                          schedule_unit=schedule_unit, optimizer=optimizer, seed=seed,
+                          start_epoch=start_epoch, momentum=momentum, lr_hook=lr_hook,
+                          schedulers=SCHEDULERS, scheduler_kinds=SCHEDULER_KINDS)
+    if lr_hook is not None and optimizer is not None \
+            and optimizer.optimizer.lr_scheduler is not None:
+        raise ValueError("lr_hook needs a Trainer without lr_scheduler (Gluon refuses "
+                         "set_learning_rate while a scheduler is attached)")
+    device = device or default_device()
+    mx.random.seed(seed)
+    net.collect_params().reset_ctx(device)
+    _hybridize(net)
+    trainer = _trainer(net, optimizer, _lr_scheduler(scheduler, schedule_unit, len(train_iter)),
+                       lr, momentum)
+    first_update = start_epoch * len(train_iter)
+    if first_update and trainer.optimizer.num_update == 0:  # a fresh Trainer resuming:
+        trainer.optimizer.begin_num_update = trainer.optimizer.num_update = first_update
+    adapter = trainer.optimizer.lr_scheduler
+    history = history or new_history(
+        FRAMEWORK, VERSIONS, train_iter, device=str(device), seed=seed, lr_hook=lr_hook,
+        schedule=adapter.schedule if isinstance(adapter, GluonSchedule) else None,
+        schedule_unit=schedule_unit if adapter is not None else None)
+    return train_loop(_EpochLoop(net, trainer, device), train_iter,
+                      lambda: evaluate_accuracy_gpu(net, test_iter, device), num_epochs,
+                      history, start_epoch=start_epoch, lr_hook=lr_hook, animator=animator,
+                      verbose=verbose)
+
+
+def _net_state(net: gluon.Block) -> StateCacher:
+    """The parameters' data and gradients (copies) and the Trainer each is linked to."""
+    params = list(net.collect_params().values())
+
+    def save():
+        return [([d.copy() for d in p.list_data()],
+                 [g.copy() for g in p.list_grad()] if p.grad_req != "null" else [],
+                 getattr(p, "_trainer", None)) for p in params]
+
+    def restore(saved):
+        for param, (data, grads, owner) in zip(params, saved):
             for target, value in zip(param.list_data(), data):
                 value.copyto(target)
             for target, value in zip(param.list_grad() if grads else [], grads):
@@ -339,6 +313,43 @@ def find_lr(net: gluon.Block, train_iter, start_lr: float = 1e-7, end_lr: float 
             if hasattr(param, "_set_trainer"):
                 param._set_trainer(owner)
         mx.nd.waitall()
+
+    return StateCacher(save, restore)
+
+
+def _sweep_update(net: gluon.Block, train_iter):
+    """``make_update`` of :func:`d2l_compat.rooms.find_lr_with` for a Gluon net."""
+    def make_update(start_lr: float, seed: int):
+        batches = _data.cycle_batches(train_iter)
+        device = list(net.collect_params().values())[0].list_ctx()[0]
+        mx.random.seed(seed)
+        _hybridize(net)
+        trainer = gluon.Trainer(net.collect_params(), "sgd", {"learning_rate": start_lr})
+        loop = _EpochLoop(net, trainer, device)
+
+        def update(lr):
+            X, y = next(batches)
+            loop.set_lr(lr)
+            _, _, batch_loss = loop.step(X, y)
+            return batch_loss.mean().asscalar(), trainer.learning_rate
+        return update
+    return make_update
+
+
+@range_test_signature
+def find_lr(net: gluon.Block, train_iter, *sweep, seed: int = DEFAULT_SEED,
+            **options) -> LRFinderResult:
+    """Learning-rate range test of ``net`` with Gluon's SGD; the net is left unchanged.
+
+    The arguments and the test are :meth:`d2l_compat.rooms.Room.find_lr`'s. The lr is
+    set with ``trainer.set_learning_rate`` before the update and read back from
+    ``trainer.learning_rate`` after it. The sweep uses its own plain-SGD
+    ``gluon.Trainer`` (any Trainer of yours is not touched) and afterwards restores the
+    parameters, their gradients and their Trainer link exactly as they were.
+    ``mx.random.seed(seed)`` is called; the net is hybridized like in :func:`train`.
+    """
+    return find_lr_with(_net_state(net), _sweep_update(net, train_iter), *sweep, seed=seed,
+                        **options)
 
 
 # --------------------------------------------------------------------------- D2L names

@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from d2l_compat.arrays import as_float, as_numpy
+from d2l_compat.checks import check_int
 
 _DEFAULTS = {"figsize": (3.5, 2.5)}
 
@@ -111,10 +112,7 @@ class Animator:
                  xscale="linear", yscale="linear", fmts=("-", "m--", "g-.", "r:"),
                  nrows=1, ncols=1, figsize=None, live: bool | None = None):
         for name, value in (("nrows", nrows), ("ncols", ncols)):
-            if isinstance(value, bool) or not isinstance(value, int):
-                raise TypeError(f"{name} must be an int, got {value!r}")
-            if value < 1:
-                raise ValueError(f"{name} must be >= 1, got {value!r}")
+            check_int(name, value, minimum=1)
         self.live = _in_notebook() if live is None else live
         self.legend = list(legend or [])
         self.axes_config = dict(xlabel=xlabel, ylabel=ylabel, xlim=xlim, ylim=ylim,

@@ -80,7 +80,7 @@ from d2l_compat import FRAMEWORKS, ROOMS
 from d2l_compat.results import (collapse_note, history_from_record, load_results, project_root, results_dir,
                                 results_path, update_project_readme, write_json_atomic,
                                 write_readme)
-from d2l_compat.runmode import DEFAULT_SEED, MODES
+from d2l_compat.runmode import DEFAULT_SEED, RUN_MODES
 
 KERNEL = "d2l-compat"
 CELL_TIMEOUT = 4 * 3600  # seconds per cell: a full-mode chapter trains for a long time
@@ -238,8 +238,8 @@ def plan(chapters, frameworks, seeds, mode: str, chapters_dir: Path, build_dir: 
     Raises:
         ValueError: a bad mode or seed, or a requested notebook that does not exist.
     """
-    if mode not in MODES:
-        raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+    if mode not in RUN_MODES:
+        raise ValueError(f"mode must be one of {RUN_MODES}, got {mode!r}")
     for seed in seeds:
         if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
             raise ValueError(f"seeds must be non-negative integers, got {seed!r}")
@@ -439,7 +439,7 @@ def parser(description: str = "Execute notebooks on a Dask grid.") -> argparse.A
     p.add_argument("--chapters", nargs="+", help="chapter names (default: all found)")
     p.add_argument("--frameworks", nargs="+", choices=FRAMEWORKS,
                    help="default: every installed framework")
-    p.add_argument("--mode", choices=MODES, default="full")
+    p.add_argument("--mode", choices=RUN_MODES, default="full")
     p.add_argument("--workers", type=int, help="LocalCluster workers (default: one per core)")
     p.add_argument("--retries", type=int, default=DEFAULT_RETRIES)
     p.add_argument("--timeout", type=int, default=CELL_TIMEOUT, help="seconds per cell")

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from d2l_compat import FRAMEWORKS
+from d2l_compat.checks import check_int
 from d2l_compat.runmode import DEFAULT_SEED, run_mode, run_seed
 from d2l_compat.training import History, collapse_epoch
 
@@ -64,10 +65,7 @@ def results_name(chapter: str, seed: int = DEFAULT_SEED) -> str:
     >>> results_name("lenet"), results_name("lenet", 2)
     ('lenet.json', 'lenet.seed2.json')
     """
-    if isinstance(seed, bool) or not isinstance(seed, int):
-        raise TypeError(f"seed must be an int, got {type(seed).__name__}")
-    if seed < 0:
-        raise ValueError(f"seed must be a non-negative integer, got {seed}")
+    seed = check_int("seed", seed, minimum=0)
     return f"{chapter}.json" if seed == DEFAULT_SEED else f"{chapter}.seed{seed}.json"
 
 

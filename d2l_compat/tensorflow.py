@@ -45,14 +45,18 @@ from d2l_compat import data as _data
 from d2l_compat.common import *  # noqa: F401,F403  (the shared D2L names)
 from d2l_compat.devices import choose_device
 from d2l_compat.common import (
-    SCHEDULE_UNITS, check_schedule_unit,
-    DEFAULT_SEED, EpochStats, History, LRFinderResult, LRRangeTest, LR_LOG_EVERY,
-    MultiFactorScheduler, Schedule, Timer, fit, join_schedules, lenet_weights, lr_sweep,
-    schedule_from_config, schedule_to_config)
+    SCHEDULE_UNITS, DEFAULT_SEED, History, LRFinderResult, LRRangeTest,
+    MultiFactorScheduler, Schedule, Timer, lenet_weights, schedule_from_config,
+    schedule_to_config)
+from d2l_compat.checks import check_int
+from d2l_compat.rooms import (StateCacher, check_train_arguments, find_lr_with, new_history,
+                              range_test_signature, train_loop)
 from d2l_compat.models import match_layers, to_layout
 
 FRAMEWORK = "tensorflow"
 VERSIONS = {"tensorflow": tf.__version__, "keras": keras.__version__}
+SCHEDULERS = (Schedule, keras.optimizers.schedules.LearningRateSchedule)
+SCHEDULER_KINDS = "a d2l_compat schedule or a keras.optimizers.schedules.LearningRateSchedule"
 # XLA-compile the train and eval steps? Measured on 2 CPU cores, XLA's CPU convolutions
 # make LeNet ~4x slower than TF's oneDNN kernels (and op determinism has no XLA MaxPool
 # gradient), so the steps are plain tf.function graphs. KerasSchedule works either way.
@@ -189,6 +193,11 @@ def lenet(seed: int = DEFAULT_SEED) -> keras.Sequential:
     return load_lenet_weights(net, lenet_weights(seed))
 
 
+def num_params(net: keras.Model) -> int:
+    """Number of scalar parameters of ``net`` (``net.count_params()``)."""
+    return int(net.count_params())
+
+
 # ----------------------------------------------------------------- schedule adapters
 
 def _is_core_schedule(scheduler) -> bool:
@@ -198,11 +207,7 @@ def _is_core_schedule(scheduler) -> bool:
 def _check_steps_per_epoch(steps_per_epoch):
     if steps_per_epoch is None:
         return None
-    if isinstance(steps_per_epoch, bool) or not isinstance(steps_per_epoch, (int, np.integer)) \
-            or steps_per_epoch <= 0:
-        raise ValueError(f"steps_per_epoch must be a positive int or None, "
-                         f"got {steps_per_epoch!r}")
-    return int(steps_per_epoch)
+    return check_int("steps_per_epoch", steps_per_epoch, minimum=1)
 
 
 def _schedule_step(step, steps_per_epoch):
@@ -464,12 +469,19 @@ def _learning_rate(scheduler, lr, schedule_unit, steps_per_epoch):
         return float(lr)
     if _is_core_schedule(scheduler):
         return KerasSchedule(scheduler, steps_per_epoch=per_epoch)
-    if isinstance(scheduler, (KerasSchedule, PerEpoch)):  # already says how it steps
-        return scheduler
-    if isinstance(scheduler, keras.optimizers.schedules.LearningRateSchedule):
-        return PerEpoch(scheduler, per_epoch) if per_epoch else scheduler
-    raise TypeError("scheduler must be a d2l_compat schedule, a keras LearningRateSchedule "
-                    f"or None, got {scheduler!r}")
+    if isinstance(scheduler, (KerasSchedule, PerEpoch)) or not per_epoch:
+        return scheduler  # already says how it steps, or counted in updates
+    return PerEpoch(scheduler, per_epoch)  # a native Keras schedule, counted in epochs
+
+
+def _schedule_and_unit(learning_rate):
+    """(the d2l_compat schedule inside or None, the unit it steps in or None) of what
+    drives an optimizer: a float (None, None) or a LearningRateSchedule."""
+    if isinstance(learning_rate, KerasSchedule):
+        return learning_rate.schedule, "epoch" if learning_rate.steps_per_epoch else "update"
+    if isinstance(learning_rate, keras.optimizers.schedules.LearningRateSchedule):
+        return None, "epoch" if isinstance(learning_rate, PerEpoch) else "update"
+    return None, None
 
 
 # ------------------------------------------------------------------ compiled steps
@@ -541,136 +553,111 @@ def _train_step_fn(net, optimizer):
 
 # ---------------------------------------------------------------------------- train
 
+def _holds_schedule(optimizer) -> bool:
+    return isinstance(optimizer._learning_rate, keras.optimizers.schedules.LearningRateSchedule)
+
+
+def _optimizer(net, optimizer, learning_rate, momentum: float, first_update: int, device):
+    """The SGD of a run, built on ``device`` for ``net``: ``optimizer`` (its lr replaced
+    by ``learning_rate`` unless that is None) or a new ``SGD(learning_rate, momentum)``;
+    a fresh one resuming at ``first_update > 0`` gets that update count."""
+    with tf.device(device):
+        if optimizer is None:
+            optimizer = keras.optimizers.SGD(learning_rate=learning_rate, momentum=momentum)
+        elif learning_rate is not None:
+            optimizer.learning_rate = learning_rate
+        optimizer.build(net.trainable_variables)
+        if first_update and int(optimizer.iterations) == 0:
+            optimizer.iterations.assign(first_update)
+    return optimizer
+
+
+class _EpochLoop:
+    """:class:`d2l_compat.rooms.EpochLoop` of ``train``: the compiled step on ``device``."""
+
+    def __init__(self, net, optimizer, device: str):
+        self.optimizer, self.device = optimizer, device
+        with tf.device(device):
+            self.step_fn = _train_step_fn(net, optimizer)
+
+    def begin_epoch(self) -> None:
+        self.loss_sum = self.correct = 0.0
+
+    def set_lr(self, lr: float) -> None:
+        self.optimizer.learning_rate.assign(lr)
+
+    def update(self, X, y, read_lr: bool):
+        with tf.device(self.device):
+            lr = float(self.optimizer.learning_rate) if read_lr else None  # before the step
+            batch_loss, batch_correct = self.step_fn(*_as_batch(X, y))
+            self.loss_sum += batch_loss
+            self.correct += batch_correct
+        return lr
+
+    def end_epoch(self) -> tuple:
+        return self.loss_sum, self.correct
+
+
 def train(net, train_iter, test_iter, num_epochs: int, lr: float, scheduler=None,
           device=None, *, schedule_unit: str = "epoch", optimizer=None,
           seed: int = DEFAULT_SEED, animator=True, verbose: bool = True,
           history: History | None = None, start_epoch: int = 0, momentum: float = 0.0,
           lr_hook=None) -> History:
-    """Train with minibatch SGD; epoch (or update) ``t`` uses ``scheduler(t)``.
+    """Train with ``keras.optimizers.SGD``; the arguments are :meth:`d2l_compat.rooms.Room.train`'s.
 
     ``scheduler`` is a d2l_compat schedule (applied through :class:`KerasSchedule`), a
-    native ``keras.optimizers.schedules.LearningRateSchedule`` (counted in epochs when
-    ``schedule_unit="epoch"``, through :class:`PerEpoch`; in updates otherwise), or None
-    for a constant ``lr``. ``schedule_unit`` says whether it steps once per ``"epoch"``
-    or per ``"update"``. ``optimizer`` defaults to ``keras.optimizers.SGD(lr)``; when
-    given, a scheduler replaces its learning rate. The lr recorded is read back from the
-    optimizer (``float(optimizer.learning_rate)``, which Keras evaluates at
-    ``optimizer.iterations``) before the epoch's first update and every
-    ``LR_LOG_EVERY`` updates. The history records the schedule's config (for a
-    d2l_compat schedule) and the unit it actually steps in.
+    native ``keras.optimizers.schedules.LearningRateSchedule`` (counted in epochs through
+    :class:`PerEpoch` when ``schedule_unit="epoch"``, in updates otherwise) or None; it
+    replaces the lr of a given ``optimizer``. The lr is read back as
+    ``float(optimizer.learning_rate)`` (Keras evaluates it at ``optimizer.iterations``);
+    ``lr_hook`` assigns ``optimizer.learning_rate``, so it needs an optimizer holding a
+    float lr. When resuming (``start_epoch > 0``) with an optimizer whose update counter
+    is 0, the counter is set to ``start_epoch * len(train_iter)``.
 
-    The train step is a ``tf.function`` graph over in-memory batches (XLA-compiled when
-    ``JIT_COMPILE``). The same call repeated gives identical metrics on CPU: weights are
-    seeded by :func:`lenet`, the batch order by the loader, and TF's CPU kernels are
-    deterministic at a fixed thread count, so ``enable_op_determinism()`` is not needed
-    (it is not called). ``tf.random.set_seed(seed)`` is called here (never at import)
-    for any randomness inside the net (none in LeNet). When resuming
-    (``start_epoch > 0``) with an optimizer whose update counter is 0, the counter is
-    set to ``start_epoch * len(train_iter)`` so schedules continue where they were.
-
-    ``momentum`` builds the default optimizer as ``SGD(lr, momentum=momentum)``.
-    ``lr_hook`` is the other way to schedule per update: a callable ``step -> lr`` (e.g.
-    a d2l_compat schedule) that the loop calls before every update ``step`` (counted
-    from 0 over the whole run) and assigns with ``optimizer.learning_rate.assign``; the
-    optimizer must hold a float lr, and it excludes ``scheduler``. The History records
-    ``schedule_unit="update"`` and, for a d2l_compat schedule, its config.
+    The train step is a ``tf.function`` graph (XLA-compiled when ``JIT_COMPILE``); TF's
+    CPU kernels are deterministic at a fixed thread count, so the same call gives the
+    same metrics without ``enable_op_determinism()``. ``tf.random.set_seed(seed)`` is
+    called here (never at import).
     """
-    check_schedule_unit(schedule_unit)
-    if lr_hook is not None:
-        if scheduler is not None:
-            raise ValueError("give either scheduler or lr_hook, not both")
-        if not callable(lr_hook):
-            raise TypeError(f"lr_hook must be a callable step -> lr, got {lr_hook!r}")
-        if optimizer is not None and isinstance(
-                optimizer._learning_rate, keras.optimizers.schedules.LearningRateSchedule):
-            raise TypeError("lr_hook needs an optimizer built with a float learning_rate; "
-                            "this one holds a LearningRateSchedule")
-    if optimizer is not None and momentum:
-        raise ValueError("momentum builds the default optimizer; set it on the given "
-                         "optimizer instead")
+    check_train_arguments(num_epochs=num_epochs, lr=lr, scheduler=scheduler,
+                          schedule_unit=schedule_unit, optimizer=optimizer, seed=seed,
+                          start_epoch=start_epoch, momentum=momentum, lr_hook=lr_hook,
+                          schedulers=SCHEDULERS, scheduler_kinds=SCHEDULER_KINDS)
+    if lr_hook is not None and optimizer is not None and _holds_schedule(optimizer):
+        raise TypeError("lr_hook needs an optimizer built with a float learning_rate; "
+                        "this one holds a LearningRateSchedule")
     device = _device_name(device)
     tf.random.set_seed(seed)  # for any randomness inside the net (none in LeNet)
     steps_per_epoch = len(train_iter)
-    learning_rate = _learning_rate(scheduler, lr, schedule_unit, steps_per_epoch)
-    applied = learning_rate if scheduler is not None or optimizer is None \
-        else optimizer._learning_rate  # what will drive the optimizer
-    schedule_config = None
-    if isinstance(applied, KerasSchedule):  # a d2l_compat schedule: record it
-        schedule_config = schedule_to_config(applied.schedule)
-        schedule_unit = "epoch" if applied.steps_per_epoch else "update"
-    elif isinstance(applied, PerEpoch):
-        schedule_unit = "epoch"
-    elif isinstance(applied, keras.optimizers.schedules.LearningRateSchedule):
-        schedule_unit = "update"
-    else:
-        schedule_unit = None  # a constant lr
-    if lr_hook is not None:
-        schedule_unit = "update"
-        schedule_config = schedule_to_config(lr_hook) if _is_core_schedule(lr_hook) else None
-    with tf.device(device):
-        if optimizer is None:
-            optimizer = keras.optimizers.SGD(learning_rate=learning_rate, momentum=momentum)
-        elif scheduler is not None:
-            optimizer.learning_rate = learning_rate
-        optimizer.build(net.trainable_variables)
-        if start_epoch and int(optimizer.iterations) == 0:
-            optimizer.iterations.assign(start_epoch * steps_per_epoch)
-        step_fn = _train_step_fn(net, optimizer)
-    history = history or History(
-        framework=FRAMEWORK, device=_device_label(device), seed=seed,
-        schedule=schedule_config,
-        schedule_unit=schedule_unit,
-        data_source=getattr(train_iter, "source", None),
-        split_reconstructed=getattr(train_iter, "split_reconstructed", None),
-        versions=dict(VERSIONS))
-
-    def train_epoch(epoch: int) -> EpochStats:
-        loss_sum = correct = 0.0
-        count, step_lrs = 0, []
-        with tf.device(device):
-            for i, (X, y) in enumerate(_data.epoch_batches(train_iter, epoch)):
-                step = epoch * steps_per_epoch + i
-                if lr_hook is not None:
-                    optimizer.learning_rate.assign(float(lr_hook(step)))
-                if i == 0 or step % LR_LOG_EVERY == 0:
-                    step_lrs.append((step, float(optimizer.learning_rate)))
-                batch_loss, batch_correct = step_fn(*_as_batch(X, y))
-                loss_sum += batch_loss
-                correct += batch_correct
-                count += int(y.shape[0])
-        return EpochStats(float(loss_sum), float(correct), count, step_lrs[0][1],
-                          [p for p in step_lrs if p[0] % LR_LOG_EVERY == 0])
-
-    return fit(train_epoch, lambda: evaluate_accuracy_gpu(net, test_iter, device),
-               num_epochs, history, start_epoch=start_epoch, animator=animator,
-               verbose=verbose)
+    learning_rate = (None if optimizer is not None and scheduler is None else
+                     _learning_rate(scheduler, lr, schedule_unit, steps_per_epoch))
+    optimizer = _optimizer(net, optimizer, learning_rate, momentum,
+                           start_epoch * steps_per_epoch, device)
+    schedule, unit = _schedule_and_unit(optimizer._learning_rate)
+    history = history or new_history(FRAMEWORK, VERSIONS, train_iter, seed=seed,
+                                     device=_device_label(device), schedule=schedule,
+                                     schedule_unit=unit, lr_hook=lr_hook)
+    return train_loop(_EpochLoop(net, optimizer, device), train_iter,
+                      lambda: evaluate_accuracy_gpu(net, test_iter, device), num_epochs,
+                      history, start_epoch=start_epoch, lr_hook=lr_hook, animator=animator,
+                      verbose=verbose)
 
 
 # --------------------------------------------------------------------------- LR finder
 
-def find_lr(net, train_iter, start_lr: float = 1e-7, end_lr: float = 10.0,
-            num_steps: int = 100, mode: str = "exponential", beta: float = 0.9,
-            diverge_factor: float = 4.0, seed: int = DEFAULT_SEED) -> LRFinderResult:
-    """The learning-rate range test on ``net``; the net is unchanged by the call.
+def _net_state(net) -> StateCacher:
+    """Every variable of ``net``, as numpy arrays."""
+    def restore(snapshot):
+        for variable, value in zip(net.variables, snapshot):
+            variable.assign(value)
 
-    Runs :class:`~d2l_compat.lr_finder.LRRangeTest` with a fresh
-    ``keras.optimizers.SGD``: before update ``i`` the lr variable is assigned
-    ``lr_sweep(start_lr, end_lr, num_steps, mode)[i]`` and read back for the record;
-    each update takes the next minibatch of ``train_iter`` (epochs 0, 1, ... in turn,
-    as :func:`train` sees them) in the same compiled step as :func:`train`, and the
-    loss recorded is that minibatch's mean cross-entropy. The test stops early when the
-    smoothed loss exceeds ``diverge_factor`` times its best or a loss is not finite.
+    return StateCacher(lambda: [v.numpy() for v in net.variables], restore)
 
-    Every variable of ``net`` is restored afterwards, also if the test raises; the
-    SGD optimizer is private to the test, so an optimizer the net was compiled with is
-    never touched. ``seed`` seeds TF's global generator as :func:`train` does (LeNet
-    draws nothing). Returns the :class:`~d2l_compat.lr_finder.LRFinderResult`.
-    """
-    range_test = LRRangeTest(start_lr=start_lr, end_lr=end_lr, num_steps=num_steps,
-                             mode=mode, beta=beta, diverge_factor=diverge_factor)
-    tf.random.set_seed(seed)
-    snapshot = [v.numpy() for v in net.variables]
-    try:
+
+def _sweep_update(net, train_iter):
+    """``make_update`` of :func:`d2l_compat.rooms.find_lr_with` for a Keras net."""
+    def make_update(start_lr: float, seed: int):
+        tf.random.set_seed(seed)
         optimizer = keras.optimizers.SGD(learning_rate=start_lr)
         optimizer.build(net.trainable_variables)
         step_fn = _train_step_fn(net, optimizer)
@@ -681,11 +668,22 @@ def find_lr(net, train_iter, start_lr: float = 1e-7, end_lr: float = 10.0,
             X, y = next(batches)
             loss_sum, _ = step_fn(*_as_batch(X, y))
             return float(loss_sum) / int(y.shape[0]), float(optimizer.learning_rate)
+        return update
+    return make_update
 
-        return range_test.run(update)
-    finally:
-        for variable, value in zip(net.variables, snapshot):
-            variable.assign(value)
+
+@range_test_signature
+def find_lr(net, train_iter, *sweep, seed: int = DEFAULT_SEED, **options) -> LRFinderResult:
+    """The learning-rate range test on ``net``; the net is unchanged by the call.
+
+    The arguments and the test are :meth:`d2l_compat.rooms.Room.find_lr`'s. A fresh
+    ``keras.optimizers.SGD`` runs the same compiled step as :func:`train`: its lr
+    variable is assigned before each update and read back for the record. Every
+    variable of ``net`` is restored afterwards; an optimizer the net was compiled with
+    is never touched. ``seed`` seeds TF's global generator as :func:`train` does.
+    """
+    return find_lr_with(_net_state(net), _sweep_update(net, train_iter), *sweep, seed=seed,
+                        **options)
 
 
 # --------------------------------------------------------------------------- D2L names

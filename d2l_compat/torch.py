@@ -20,14 +20,16 @@ from d2l_compat import data as _data
 from d2l_compat.common import *  # noqa: F401,F403  (the shared D2L names)
 from d2l_compat.devices import choose_device
 from d2l_compat.common import (
-    check_schedule_unit,
-    DEFAULT_SEED, EpochStats, History, LRFinderResult, LRRangeTest, LR_LOG_EVERY,
-    MultiFactorScheduler, Schedule, fit, join_schedules, lr_sweep,
+    DEFAULT_SEED, History, LRFinderResult, MultiFactorScheduler, Schedule,
     lenet_weights, schedule_from_config, schedule_to_config)
+from d2l_compat.rooms import (StateCacher, check_train_arguments, find_lr_with, new_history,
+                              range_test_signature, train_loop)
 from d2l_compat.models import match_layers, to_layout
 
 FRAMEWORK = "pytorch"
 VERSIONS = {"torch": str(torch.__version__)}  # a plain str: checkpoints load weights_only
+SCHEDULERS = (Schedule, torch.optim.lr_scheduler.LRScheduler)
+SCHEDULER_KINDS = "a d2l_compat schedule or a torch.optim.lr_scheduler.LRScheduler"
 
 
 def try_gpu(i: int = 0) -> torch.device:
@@ -182,21 +184,56 @@ def evaluate_accuracy_gpu(net: nn.Module, data_iter, device=None) -> float:
 
 
 def _bridge_scheduler(scheduler, optimizer, start_step: int):
-    """(torch scheduler or None, schedule config or None) for ``train``'s ``scheduler``."""
-    if scheduler is None:
-        return None, None
+    """The torch scheduler for ``train``'s ``scheduler`` (a ScheduleLR for ours), or None."""
     if isinstance(scheduler, Schedule):
-        return (ScheduleLR(optimizer, scheduler, last_epoch=start_step - 1),
-                schedule_to_config(scheduler))
-    if isinstance(scheduler, torch.optim.lr_scheduler.LRScheduler):
-        if scheduler.optimizer is not optimizer:
-            raise ValueError("scheduler steps another optimizer than the one training uses: "
-                             "pass its optimizer as optimizer=")
-        config = (schedule_to_config(scheduler.schedule)
-                  if isinstance(scheduler, ScheduleLR) else None)
-        return scheduler, config
-    raise TypeError(f"scheduler must be None, a d2l_compat schedule or a "
-                    f"torch.optim.lr_scheduler.LRScheduler, got {scheduler!r}")
+        return ScheduleLR(optimizer, scheduler, last_epoch=start_step - 1)
+    if scheduler is not None and scheduler.optimizer is not optimizer:
+        raise ValueError("scheduler steps another optimizer than the one training uses: "
+                         "pass its optimizer as optimizer=")
+    return scheduler
+
+
+class _EpochLoop:
+    """:class:`d2l_compat.rooms.EpochLoop` of ``train``: SGD updates of a torch net."""
+
+    def __init__(self, net, optimizer, scheduler, per_update: bool, device):
+        self.net, self.optimizer, self.scheduler = net, optimizer, scheduler
+        self.per_update, self.device = per_update, device
+        self.loss = nn.CrossEntropyLoss()
+
+    def begin_epoch(self) -> None:
+        self.net.train()
+        self.loss_sum = torch.zeros((), device=self.device)
+        self.correct = torch.zeros((), device=self.device)
+
+    def set_lr(self, lr: float) -> None:
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+
+    def step(self, X, y):
+        """One SGD update on ``(X, y)``; returns ``y`` on the device, logits, mean loss."""
+        X, y = X.to(self.device), y.to(self.device)
+        self.optimizer.zero_grad(set_to_none=True)
+        y_hat = self.net(X)
+        batch_loss = self.loss(y_hat, y)
+        batch_loss.backward()
+        self.optimizer.step()
+        return y, y_hat, batch_loss
+
+    def update(self, X, y, read_lr: bool):
+        lr = self.optimizer.param_groups[0]["lr"]  # before the step: the lr it applies
+        y, y_hat, batch_loss = self.step(X, y)
+        if self.per_update:
+            self.scheduler.step()
+        with torch.no_grad():
+            self.loss_sum += batch_loss * y.numel()
+            self.correct += (y_hat.argmax(dim=1) == y).sum()
+        return lr
+
+    def end_epoch(self) -> tuple:
+        if self.scheduler is not None and not self.per_update:
+            self.scheduler.step()
+        return self.loss_sum, self.correct
 
 
 def train(net: nn.Module, train_iter, test_iter, num_epochs: int, lr: float,
@@ -204,140 +241,90 @@ def train(net: nn.Module, train_iter, test_iter, num_epochs: int, lr: float,
           seed: int = DEFAULT_SEED, animator=True, verbose: bool = True,
           history: History | None = None, start_epoch: int = 0, momentum: float = 0.0,
           lr_hook=None) -> History:
-    """Train with minibatch SGD; epoch (or update) ``t`` uses ``scheduler(t)``.
+    """Train with ``torch.optim.SGD``; the arguments are :meth:`d2l_compat.rooms.Room.train`'s.
 
-    ``scheduler`` is a d2l_compat schedule (wrapped in :class:`ScheduleLR`), a native
-    ``torch.optim.lr_scheduler`` (it trains with that scheduler's optimizer), or None for
-    a constant ``lr`` (``lr`` only builds the default ``torch.optim.SGD``; a given
-    ``optimizer`` keeps its own). ``schedule_unit`` says whether it steps once per ``"epoch"`` or per
-    ``"update"``. ``start_epoch`` with ``history`` continues a run: a d2l_compat schedule
-    starts at the step of ``start_epoch``; a native scheduler continues from its state.
-
-    ``momentum`` builds the default optimizer as ``torch.optim.SGD(lr, momentum=momentum)``
-    (torch keeps the lr outside the buffer: ``v <- momentum * v + g; w <- w - lr * v``).
-    ``lr_hook`` is the other way to schedule per update: a callable ``step -> lr`` (e.g.
-    a d2l_compat schedule) that the loop calls before every update ``step`` (counted over
-    the whole run, so it continues after ``start_epoch``), setting the result as the
-    ``lr`` of every ``optimizer.param_groups`` entry. It excludes ``scheduler``; the
-    History records ``schedule_unit="update"`` and, for a d2l_compat schedule, its config.
+    ``scheduler`` is a d2l_compat schedule (wrapped in :class:`ScheduleLR`, which starts
+    at the step of ``start_epoch``), a native ``torch.optim.lr_scheduler`` (training then
+    uses its optimizer and continues from its state) or None. A scheduler steps after
+    ``optimizer.step()``, once per epoch or per update. ``lr`` only builds the default
+    ``torch.optim.SGD(lr, momentum=momentum)`` (torch keeps the lr outside the buffer:
+    ``v <- momentum * v + g; w <- w - lr * v``); ``lr_hook`` sets the ``lr`` of every
+    ``optimizer.param_groups`` entry. ``torch.manual_seed(seed)`` is called.
     """
-    check_schedule_unit(schedule_unit)
-    if lr_hook is not None:
-        if scheduler is not None:
-            raise ValueError("pass either lr_hook or scheduler, not both")
-        if not callable(lr_hook):
-            raise TypeError(f"lr_hook must be a callable step -> lr, got {lr_hook!r}")
-    if optimizer is not None and momentum:
-        raise ValueError("momentum builds the default optimizer; set it on the given "
-                         "optimizer instead")
+    check_train_arguments(num_epochs=num_epochs, lr=lr, scheduler=scheduler,
+                          schedule_unit=schedule_unit, optimizer=optimizer, seed=seed,
+                          start_epoch=start_epoch, momentum=momentum, lr_hook=lr_hook,
+                          schedulers=SCHEDULERS, scheduler_kinds=SCHEDULER_KINDS)
     device = device or default_device()
     torch.manual_seed(seed)  # for any randomness inside the net (none in LeNet)
     net.to(device)
     if optimizer is None and isinstance(scheduler, torch.optim.lr_scheduler.LRScheduler):
         optimizer = scheduler.optimizer  # a native scheduler comes with its optimizer
     optimizer = optimizer or torch.optim.SGD(net.parameters(), lr=lr, momentum=momentum)
-    loss = nn.CrossEntropyLoss()
-    steps_per_epoch = len(train_iter)
-    start_step = start_epoch * (steps_per_epoch if schedule_unit == "update" else 1)
-    scheduler, schedule_config = _bridge_scheduler(scheduler, optimizer, start_step)
-    if lr_hook is not None:
-        schedule_config = schedule_to_config(lr_hook) if isinstance(lr_hook, Schedule) else None
-    history = history or History(
-        framework=FRAMEWORK, device=str(device), seed=seed, schedule=schedule_config,
-        schedule_unit=("update" if lr_hook is not None else
-                       schedule_unit if scheduler is not None else None),
-        data_source=getattr(train_iter, "source", None),
-        split_reconstructed=getattr(train_iter, "split_reconstructed", None),
-        versions=dict(VERSIONS))
-    per_update = scheduler is not None and schedule_unit == "update"
-
-    def train_epoch(epoch: int) -> EpochStats:
-        net.train()
-        loss_sum = torch.zeros((), device=device)
-        correct = torch.zeros((), device=device)
-        count, step_lrs = 0, []
-        for i, (X, y) in enumerate(_data.epoch_batches(train_iter, epoch)):
-            step = epoch * steps_per_epoch + i
-            if lr_hook is not None:
-                hook_lr = float(lr_hook(step))
-                for group in optimizer.param_groups:
-                    group["lr"] = hook_lr
-            if step % LR_LOG_EVERY == 0 or i == 0:
-                step_lrs.append((step, optimizer.param_groups[0]["lr"]))
-            X, y = X.to(device), y.to(device)
-            optimizer.zero_grad(set_to_none=True)
-            y_hat = net(X)
-            batch_loss = loss(y_hat, y)
-            batch_loss.backward()
-            optimizer.step()
-            if per_update:
-                scheduler.step()
-            with torch.no_grad():
-                loss_sum += batch_loss * y.numel()
-                correct += (y_hat.argmax(dim=1) == y).sum()
-            count += y.numel()
-        if scheduler is not None and not per_update:
-            scheduler.step()
-        first_lr = step_lrs[0][1]
-        return EpochStats(float(loss_sum), float(correct), count, first_lr,
-                          [p for p in step_lrs if p[0] % LR_LOG_EVERY == 0])
-
-    return fit(train_epoch, lambda: evaluate_accuracy_gpu(net, test_iter, device),
-               num_epochs, history, start_epoch=start_epoch, animator=animator,
-               verbose=verbose)
+    start_step = start_epoch * (len(train_iter) if schedule_unit == "update" else 1)
+    scheduler = _bridge_scheduler(scheduler, optimizer, start_step)
+    history = history or new_history(
+        FRAMEWORK, VERSIONS, train_iter, device=str(device), seed=seed, lr_hook=lr_hook,
+        schedule=scheduler.schedule if isinstance(scheduler, ScheduleLR) else None,
+        schedule_unit=schedule_unit if scheduler is not None else None)
+    loop = _EpochLoop(net, optimizer, scheduler, device=device,
+                      per_update=scheduler is not None and schedule_unit == "update")
+    return train_loop(loop, train_iter, lambda: evaluate_accuracy_gpu(net, test_iter, device),
+                      num_epochs, history, start_epoch=start_epoch, lr_hook=lr_hook,
+                      animator=animator, verbose=verbose)
 
 
 # --------------------------------------------------------------------------- LR finder
 
-def find_lr(net: nn.Module, train_iter, start_lr: float = 1e-7, end_lr: float = 10.0,
-            num_steps: int = 100, mode: str = "exponential", beta: float = 0.9,
-            diverge_factor: float = 4.0, seed: int = DEFAULT_SEED) -> LRFinderResult:
-    """The learning-rate range test on ``net`` with ``torch.optim.SGD``; ``net`` is unchanged.
-
-    Update ``t`` trains one minibatch (cycling the epochs of ``train_iter`` as
-    :func:`train` sees them) at lr ``lr_sweep(start_lr, end_lr, num_steps, mode)[t]``,
-    set as every ``param_groups[...]["lr"]`` before the update and read back from
-    ``param_groups[0]["lr"]`` for the record; the loss recorded is the minibatch's mean
-    softmax cross-entropy. The test stops early when the smoothed loss exceeds
-    ``diverge_factor`` times its best or a loss is not finite (see
-    :class:`d2l_compat.lr_finder.LRRangeTest`).
-
-    The sweep uses its own plain SGD optimizer (an optimizer of yours is never touched).
-    Afterwards, also if the test raises, the net's ``state_dict`` (a deep copy taken
-    before), the parameters' ``.grad`` and the train/eval mode are restored exactly.
-    ``torch.manual_seed(seed)`` is called as in :func:`train` (LeNet draws nothing).
-    """
-    sweep = LRRangeTest(start_lr=start_lr, end_lr=end_lr, num_steps=num_steps, mode=mode,
-                        beta=beta, diverge_factor=diverge_factor)
-    state = copy.deepcopy(net.state_dict())
+def _net_state(net: nn.Module) -> StateCacher:
+    """The net's ``state_dict`` (a deep copy), its parameters' ``.grad`` and its mode."""
     params = list(net.parameters())
-    grads = [None if p.grad is None else p.grad.detach().clone() for p in params]
-    was_training = net.training
-    device = params[0].device
-    torch.manual_seed(seed)
-    optimizer = torch.optim.SGD(params, lr=start_lr)
-    loss = nn.CrossEntropyLoss()
-    batches = _data.cycle_batches(train_iter)
 
-    def update(lr):
-        X, y = next(batches)
-        X, y = X.to(device), y.to(device)
-        for group in optimizer.param_groups:
-            group["lr"] = lr
-        optimizer.zero_grad(set_to_none=True)
-        batch_loss = loss(net(X), y)
-        batch_loss.backward()
-        optimizer.step()
-        return float(batch_loss.detach()), optimizer.param_groups[0]["lr"]
+    def save():
+        grads = [None if p.grad is None else p.grad.detach().clone() for p in params]
+        return copy.deepcopy(net.state_dict()), grads, net.training
 
-    try:
-        net.train()
-        return sweep.run(update)
-    finally:
-        net.load_state_dict(state)
+    def restore(state):
+        weights, grads, training = state
+        net.load_state_dict(weights)
         for p, g in zip(params, grads):
             p.grad = g
-        net.train(was_training)
+        net.train(training)
+
+    return StateCacher(save, restore)
+
+
+def _sweep_update(net: nn.Module, train_iter):
+    """``make_update`` of :func:`d2l_compat.rooms.find_lr_with` for a torch net."""
+    def make_update(start_lr: float, seed: int):
+        torch.manual_seed(seed)
+        optimizer = torch.optim.SGD(net.parameters(), lr=start_lr)
+        loop = _EpochLoop(net, optimizer, None, per_update=False,
+                          device=next(net.parameters()).device)
+        batches = _data.cycle_batches(train_iter)
+        net.train()
+
+        def update(lr):
+            loop.set_lr(lr)
+            _, _, batch_loss = loop.step(*next(batches))
+            return float(batch_loss.detach()), optimizer.param_groups[0]["lr"]
+        return update
+    return make_update
+
+
+@range_test_signature
+def find_lr(net: nn.Module, train_iter, *sweep, seed: int = DEFAULT_SEED,
+            **options) -> LRFinderResult:
+    """The learning-rate range test on ``net`` with ``torch.optim.SGD``; ``net`` is unchanged.
+
+    The arguments and the test are :meth:`d2l_compat.rooms.Room.find_lr`'s. The lr is
+    set as every ``param_groups[...]["lr"]`` and read back from ``param_groups[0]``;
+    the sweep's plain SGD is its own (an optimizer of yours is never touched). The
+    net's ``state_dict`` (a deep copy), the parameters' ``.grad`` and the train/eval
+    mode are restored exactly. ``torch.manual_seed(seed)`` is called as in :func:`train`.
+    """
+    return find_lr_with(_net_state(net), _sweep_update(net, train_iter), *sweep, seed=seed,
+                        **options)
 
 
 # --------------------------------------------------------------------------- D2L names

@@ -13,7 +13,9 @@ import math
 from dataclasses import asdict, dataclass, field
 
 from d2l_compat.plotting import Animator
-from d2l_compat.runmode import DEFAULT_SEED, Timer, run_mode
+from d2l_compat.checks import check_choice, check_int
+from d2l_compat.d2l_api import Timer
+from d2l_compat.runmode import DEFAULT_SEED, run_mode
 
 # A network that predicts every class with probability 1/10 has cross-entropy ln 10 = 2.303.
 CHANCE_LOSS = math.log(10)
@@ -30,8 +32,7 @@ SCHEDULE_UNITS = ("epoch", "update")
 
 def check_schedule_unit(schedule_unit: str) -> None:
     """A schedule steps once per ``"epoch"`` or once per ``"update"``; nothing else."""
-    if schedule_unit not in SCHEDULE_UNITS:
-        raise ValueError(f"schedule_unit must be 'epoch' or 'update', got {schedule_unit!r}")
+    check_choice("schedule_unit", schedule_unit, SCHEDULE_UNITS)
 
 
 def collapse_epoch(train_losses) -> int | None:
@@ -184,8 +185,8 @@ def fit(train_epoch, evaluate, num_epochs: int, history: History, *, start_epoch
       ``history.collapsed_at`` to the epoch the first time it happens; training goes on,
       since the run may recover.
     """
-    if not isinstance(num_epochs, int) or num_epochs <= 0:
-        raise ValueError(f"num_epochs must be a positive int, got {num_epochs!r}")
+    check_int("num_epochs", num_epochs, minimum=1)
+    check_int("start_epoch", start_epoch, minimum=0)
     if animator is True:
         animator = Animator(xlabel="epoch", xlim=[1, num_epochs],
                             legend=["train loss", "train acc", "test acc"])

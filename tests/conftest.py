@@ -13,8 +13,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 # slowed down 10x otherwise). Results are unchanged.
 os.environ.setdefault("OMP_WAIT_POLICY", "passive")
 
-FRAMEWORK_MODULES = {"pytorch": "torch", "tensorflow": "tensorflow", "mxnet": "mxnet",
-                     "jax": "jax"}
+from d2l_compat import ROOMS as FRAMEWORK_MODULES  # noqa: E402  (framework -> its package)
+
 CHAPTERS = Path(__file__).resolve().parents[1] / "chapters"
 
 

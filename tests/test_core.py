@@ -11,7 +11,8 @@ import pytest
 matplotlib.use("Agg")
 
 from d2l_compat import plotting, results  # noqa: E402
-from d2l_compat.runmode import Accumulator, Timer, run_mode  # noqa: E402
+from d2l_compat.d2l_api import Accumulator, Timer  # noqa: E402
+from d2l_compat.runmode import run_mode  # noqa: E402
 from d2l_compat.training import History, fit  # noqa: E402
 from scripted import scripted_epochs as _scripted_epochs  # noqa: E402
 
@@ -157,9 +158,9 @@ class TestPlotting:
         animator = plotting.Animator(legend=["loss"], nrows=2, ncols=2, live=True)
         assert animator.fig.axes[0] is animator.axes and len(animator.fig.axes) == 4
         animator.close()
-        with pytest.raises(TypeError, match="nrows must be an int"):
+        with pytest.raises(TypeError, match="nrows must be a positive int"):
             plotting.Animator(nrows=1.0)
-        with pytest.raises(ValueError, match="ncols must be >= 1"):
+        with pytest.raises(ValueError, match="ncols must be a positive int"):
             plotting.Animator(ncols=0)
 
 

@@ -8,8 +8,8 @@ import pytest
 CORE_MODULES = ["d2l_compat.schedules", "d2l_compat.lr_finder", "d2l_compat.data",
                 "d2l_compat.training", "d2l_compat.report", "d2l_compat.models",
                 "d2l_compat.results", "d2l_compat.reproduce", "d2l_compat.regress",
-                "d2l_compat.arrays", "d2l_compat.runmode", "d2l_compat.devices",
-                "d2l_compat.classroom"]
+                "d2l_compat.arrays", "d2l_compat.checks", "d2l_compat.rooms",
+                "d2l_compat.d2l_api", "d2l_compat.devices", "d2l_compat.classroom"]
 
 
 @pytest.mark.parametrize("name", CORE_MODULES)

@@ -66,7 +66,7 @@ def test_seed_stats_names_bad_input():
     diverged = results.seed_stats([history([1.0, math.nan], 0.1), history([1.0], 0.5)],
                                   "train_loss")
     assert math.isnan(diverged.mean) and diverged.collapsed == 1
-    with pytest.raises(TypeError, match="seed must be an int"):
+    with pytest.raises(TypeError, match="seed must be a non-negative int"):
         results.results_name("lenet", "1")
     with pytest.raises(ValueError, match="non-negative"):
         results.results_name("lenet", -1)
