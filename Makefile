@@ -41,18 +41,19 @@ kernel: $(BIN)/python
 data: $(BIN)/python
 	$(BIN)/python -m d2l_compat.data
 
-# Everything, in smoke mode (tests/conftest.py sets D2L_MODE=smoke), on 2 workers. Chapters
+# Everything, in smoke mode, on 2 workers. D2L_MODE is set here for the notebook kernels
+# (tests/conftest.py sets it too, but pytest reads that file only when tests/ is collected). Chapters
 # whose source is ahead of their executed notebooks run as generated into build/pending.
 test: $(BIN)/python
 	$(BIN)/python -m d2l_compat.sources --pending-to build/pending
-	$(BIN)/pytest -n 2 --dist loadfile --nbval-lax --nbval-current-env tests chapters build/pending
+	D2L_MODE=smoke $(BIN)/pytest -n 2 --dist loadfile --nbval-lax --nbval-current-env tests chapters build/pending
 
 unit: $(BIN)/python
 	$(BIN)/pytest -n 2 --dist loadfile tests
 
 smoke: $(BIN)/python
 	$(BIN)/python -m d2l_compat.sources --pending-to build/pending
-	$(BIN)/pytest -n 2 --dist loadfile --nbval-lax --nbval-current-env chapters build/pending
+	D2L_MODE=smoke $(BIN)/pytest -n 2 --dist loadfile --nbval-lax --nbval-current-env chapters build/pending
 
 # chapters/<chapter>.md -> chapters/<framework>/<chapter>.ipynb (unchanged cells keep outputs).
 notebooks: $(BIN)/python
