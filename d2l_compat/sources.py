@@ -41,8 +41,7 @@ NOTE_MAX_WORDS = 150
 # re-execution (`make notebooks reproduce`) lands, the committed notebooks stay as they were
 # executed, and the tests execute the notebooks generated from these sources instead
 # (`--pending-to`). An entry goes once its notebooks are regenerated and re-executed.
-PENDING_REEXECUTION: frozenset[str] = frozenset({"lenet", "lr_finder", "lr_scheduler",
-                                                   "warmup_cosine"})
+PENDING_REEXECUTION: frozenset[str] = frozenset({"lr_scheduler"})
 SOURCE_FORMAT = "md:myst"
 CHAPTERS_DIR = Path(__file__).resolve().parents[1] / "chapters"
 
