@@ -98,5 +98,5 @@ lab: $(BIN)/python
 	$(BIN)/jupyter lab chapters
 
 clean:
-	rm -rf results/smoke .pytest_cache build dist *.egg-info
+	rm -rf results/smoke results/class .pytest_cache build dist *.egg-info
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +

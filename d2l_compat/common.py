@@ -13,11 +13,11 @@ from d2l_compat.lr_finder import (LRFinderResult, LRRangeTest, find_wall,
 from d2l_compat.models import (lenet_forward, lenet_loss_and_grads, lenet_sgd_step,
                                lenet_weights)
 from d2l_compat.plotting import Animator, plot, set_figsize, show_images
-from d2l_compat.report import (collapse_summary, compare, count_beats, lr_table, md,
-                                plot_runs, runs_table, seed_table, verdict, verdict_line)
+from d2l_compat.report import (collapse_summary, compare, conclusions, count_beats, lr_table,
+                                md, plot_runs, runs_table, seed_table, verdict, verdict_line)
 from d2l_compat.results import compare_with_d2l, record_run
 from d2l_compat.d2l_api import Accumulator, Timer
-from d2l_compat.runmode import DEFAULT_SEED, run_mode, run_seed
+from d2l_compat.runmode import DEFAULT_SEED, run_mode, run_seed, set_mode
 from d2l_compat.schedules import (Constant, CosineScheduler, FactorScheduler,
                                   MultiFactorScheduler, PolyScheduler, Schedule,
                                   SquareRootScheduler, WarmupCosineDecay, join_schedules,
@@ -32,10 +32,11 @@ __all__ = [
     "suggest_minimum_div_10", "suggest_steepest", "suggest_valley", "warmup_cosine_from",
     "lenet_forward", "lenet_loss_and_grads", "lenet_sgd_step", "lenet_weights",
     "Animator", "plot", "set_figsize", "show_images",
-    "collapse_summary", "compare", "count_beats", "lr_table", "md", "plot_runs", "runs_table",
+    "collapse_summary", "compare", "conclusions", "count_beats", "lr_table", "md", "plot_runs",
+    "runs_table",
     "seed_table", "verdict", "verdict_line",
     "compare_with_d2l", "record_run",
-    "DEFAULT_SEED", "Accumulator", "Timer", "run_mode", "run_seed",
+    "DEFAULT_SEED", "Accumulator", "Timer", "run_mode", "run_seed", "set_mode",
     "Constant", "CosineScheduler", "FactorScheduler", "MultiFactorScheduler",
     "PolyScheduler", "Schedule", "SquareRootScheduler", "WarmupCosineDecay",
     "join_schedules", "plot_schedules", "schedule_from_config", "schedule_to_config",

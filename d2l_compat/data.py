@@ -44,8 +44,13 @@ TEXT_LABELS = (
 NUM_CLASSES = len(TEXT_LABELS)
 IMAGE_SHAPE = (28, 28)
 SPLIT_SIZES = {"train": 60_000, "test": 10_000}
-# Smoke mode keeps every code path but trains on this fixed, class-balanced subset.
-SMOKE_SIZES = {"train": 2_000, "test": 1_000}
+# The fixed, class-balanced subsets of the modes other than full (see runmode.run_mode):
+# class mode is sized so that a chapter trains in minutes, smoke only checks code paths.
+SUBSET_SIZES = {
+    "class": {"train": 10_000, "test": 2_000},
+    "smoke": {"train": 2_000, "test": 1_000},
+}
+SMOKE_SIZES = SUBSET_SIZES["smoke"]
 
 FILES = {  # official name -> md5 published by Zalando Research
     "train-images-idx3-ubyte.gz": "8d4fb7e6c68d591d4c3dfef9ec88bf0d",
@@ -404,7 +409,8 @@ def cycle_batches(loader):
 def fashion_mnist_arrays(resize=None, layout: str = "NCHW", mode: str | None = None):
     """Float32 images scaled to [0, 1] in ``layout`` and int32 labels, per split.
 
-    In smoke mode (``D2L_MODE=smoke``) a fixed class-balanced subset is returned.
+    In class and smoke mode (``D2L_MODE``) a fixed class-balanced subset of the size
+    ``SUBSET_SIZES[mode]`` is returned.
     """
     if layout not in ("NCHW", "NHWC"):
         raise ValueError(f"layout must be 'NCHW' or 'NHWC', got {layout!r}")
@@ -412,8 +418,8 @@ def fashion_mnist_arrays(resize=None, layout: str = "NCHW", mode: str | None = N
     data = load_fashion_mnist()
     splits = {}
     for split, X, y in (("train", data.X_train, data.y_train), ("test", data.X_test, data.y_test)):
-        if mode == "smoke":
-            idx = balanced_subset(y, SMOKE_SIZES[split])
+        if mode in SUBSET_SIZES:
+            idx = balanced_subset(y, SUBSET_SIZES[mode][split])
             X, y = X[idx], y[idx]
         X = X.astype(np.float32) / 255.0
         if resize:

@@ -118,6 +118,7 @@ class Animator:
         self.axes_config = dict(xlabel=xlabel, ylabel=ylabel, xlim=xlim, ylim=ylim,
                                 xscale=xscale, yscale=yscale, legend=self.legend)
         self.fmts, self.X, self.Y = fmts, None, None
+        self.title = None  # drawn above the axes, e.g. the progress of a training run
         self.fig = self.axes = self._handle = None
         if self.live:
             from matplotlib.figure import Figure  # not pyplot: no global figure registry
@@ -148,6 +149,8 @@ class Animator:
         for x, y, fmt in zip(self.X, self.Y, self.fmts * 10):
             self.axes.plot(x, y, fmt)
         set_axes(self.axes, **self.axes_config)
+        if self.title:
+            self.axes.set_title(self.title, fontsize="medium")
         # Send a PNG ourselves: a bare Figure has no display formatter until pyplot has
         # made a figure in this kernel, so the first training of a notebook showed none.
         import io

@@ -460,6 +460,38 @@ def collapse_summary(histories: dict[str, History]) -> str:
     return "; ".join([first, *middle, last])
 
 
+def conclusions(claims: Mapping[str, bool], mode: str) -> str:
+    """Markdown: which of a chapter's conclusions hold in this run, and how many.
+
+    ``claims`` maps each conclusion the chapter's text relies on, in words, to whether this
+    run's histories support it (decided by the caller, e.g. with :func:`verdict`); ``mode``
+    is the run mode the histories were trained in. In class or smoke mode a teacher reads
+    here which statements of the text the students' runs bear out.
+
+    >>> print(conclusions({"cosine beats the constant rate": True,
+    ...                    "no run collapses": False}, "class"))
+    **The chapter's conclusions in this run (class mode): 1 of 2 hold.**
+    <BLANKLINE>
+    * holds: cosine beats the constant rate
+    * does not hold: no run collapses
+    """
+    if not isinstance(claims, Mapping) or not claims:
+        raise ValueError("claims must be a non-empty mapping of conclusion -> bool")
+    for text, holds in claims.items():
+        if not isinstance(text, str) or not text:
+            raise ValueError(f"claims: every conclusion must be a non-empty str, got {text!r}")
+        if not isinstance(holds, bool):
+            raise TypeError(f"claims[{text!r}] must be a bool, got {type(holds).__name__}")
+    if not isinstance(mode, str) or not mode:
+        raise ValueError(f"mode must be the run mode, got {mode!r}")
+    held = sum(claims.values())
+    lines = [f"**The chapter's conclusions in this run ({mode} mode): {held} of "
+             f"{len(claims)} hold.**", ""]
+    lines += [f"* {'holds' if holds else 'does not hold'}: {text}"
+              for text, holds in claims.items()]
+    return "\n".join(lines)
+
+
 # ---------------------------------------------------------------------- prose
 def md(text: str):
     """Markdown for a notebook cell's output: ``d2l.md(f"cosine ends at {acc:.3f}")``.

@@ -77,9 +77,10 @@ from importlib import metadata
 from pathlib import Path
 
 from d2l_compat import FRAMEWORKS, ROOMS
-from d2l_compat.results import (collapse_note, history_from_record, load_results, project_root, results_dir,
-                                results_path, update_project_readme, write_json_atomic,
-                                write_readme)
+from d2l_compat.devices import cpu_description
+from d2l_compat.results import (TIMINGS_FILE, collapse_note, history_from_record, load_results,
+                                project_root, record_timing, results_dir, results_path,
+                                update_project_readme, write_json_atomic, write_readme)
 from d2l_compat.runmode import DEFAULT_SEED, RUN_MODES
 
 KERNEL = "d2l-compat"
@@ -207,6 +208,7 @@ class Task:
     output: Path        # where the executed notebook goes
     results: Path       # results root (results_dir(mode))
     fingerprint: str
+    timings: Path | None = None  # the running-times file (results.TIMINGS_FILE), if any
 
     @property
     def key(self) -> str:
@@ -244,6 +246,8 @@ def plan(chapters, frameworks, seeds, mode: str, chapters_dir: Path, build_dir: 
         if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
             raise ValueError(f"seeds must be non-negative integers, got {seed!r}")
     chapters_dir, build_dir = Path(chapters_dir), Path(build_dir)
+    # Every mode's running times go to one file beside the full-mode results.
+    timings = (Path(results) if results is not None else results_dir("full")) / TIMINGS_FILE
     results = Path(results) if results is not None else results_dir(mode)
     missing = [str(chapters_dir / fw / f"{ch}.ipynb") for ch in chapters for fw in frameworks
                if not (chapters_dir / fw / f"{ch}.ipynb").exists()]
@@ -258,7 +262,8 @@ def plan(chapters, frameworks, seeds, mode: str, chapters_dir: Path, build_dir: 
                 tasks.append(Task(chapter, framework, seed, mode, source,
                                   output_path(chapters_dir, build_dir, chapter, framework,
                                               seed, mode, in_place),
-                                  results, run_fingerprint(notebook, mode, seed, framework)))
+                                  results, run_fingerprint(notebook, mode, seed, framework),
+                                  timings))
     return tasks
 
 
@@ -316,7 +321,7 @@ def execute(task: Task, notebook_text: str, kernel: str = KERNEL,
         written = {str(path.relative_to(staging)): path.read_text()
                    for path in sorted(Path(staging).rglob("*.json"))}
     return {"notebook": nbformat.writes(notebook), "results": written, "seconds": seconds,
-            "machine": machine}
+            "machine": machine, "threads": threads, "cpu": cpu_description()}
 
 
 def _write_text_atomic(path: Path, text: str) -> None:
@@ -335,6 +340,9 @@ def store(task: Task, outcome: dict) -> list[Path]:
         data = json.loads(text)
         data["grid"] = {"fingerprint": task.fingerprint, "machine": outcome["machine"]}
         paths.append(write_json_atomic(task.results / relative, data))
+    if task.timings is not None:
+        record_timing(task.timings, task, outcome["seconds"], outcome["threads"],
+                      outcome["cpu"])
     return paths
 
 

@@ -2,7 +2,7 @@
 
 Full runs write ``results/<framework>/<chapter>.json`` (seed 0) and
 ``results/<framework>/<chapter>.seed<k>.json`` (seed ``k`` > 0, from ``D2L_SEED=k``); smoke
-runs write under ``results/smoke/`` (ignored by git) so tests never overwrite the committed
+and class runs write under ``results/smoke/`` and ``results/class/`` (ignored by git) so tests never overwrite the committed
 numbers. ``python -m d2l_compat.results`` rebuilds ``results/README.md`` from the JSON files:
 the seed-0 value of every run, with its collapse if any, and where several seeds exist the
 mean and min-max over seeds and in how many of them the run collapsed.
@@ -15,12 +15,14 @@ import math
 import os
 import re
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
+from statistics import fmean
 
 from d2l_compat import FRAMEWORKS
 from d2l_compat.checks import check_int
-from d2l_compat.runmode import DEFAULT_SEED, run_mode, run_seed
+from d2l_compat.runmode import DEFAULT_SEED, RUN_MODES, run_mode, run_seed
 from d2l_compat.training import History, collapse_epoch
 
 # D2L v1.0.3 published outputs (GPU, single unseeded runs): train loss, train acc, test acc.
@@ -52,11 +54,12 @@ def project_root() -> Path:
 
 
 def results_dir(mode: str | None = None) -> Path:
-    """``$D2L_RESULTS_DIR``, else ``results/`` (full) or ``results/smoke/`` (smoke)."""
+    """``$D2L_RESULTS_DIR``, else ``results/`` (full) or ``results/<mode>/`` (class, smoke)."""
     if os.environ.get("D2L_RESULTS_DIR"):
         return Path(os.environ["D2L_RESULTS_DIR"])
     base = project_root() / "results"
-    return base if (mode or run_mode()) == "full" else base / "smoke"
+    mode = mode or run_mode()
+    return base if mode == "full" else base / mode
 
 
 def results_name(chapter: str, seed: int = DEFAULT_SEED) -> str:
@@ -355,9 +358,66 @@ def write_readme(mode: str = "full") -> Path:
         figure = directory / f"{chapter}_test_accuracy.png"
         if plot_test_accuracy(chapter, figure, mode):
             parts += [f"![test accuracy per epoch]({figure.name})", ""]
+    timings = timings_table()
+    if timings is not None:
+        parts += [f"## {TIMINGS_TITLE}", "", timings, ""]
     path = directory / "README.md"
     path.write_text("\n".join(parts))
     return path
+
+
+# ------------------------------------------------------------------ running times
+TIMINGS_FILE = "timings.json"
+"""Beside the full-mode results: how long each grid execution took, in every mode."""
+TIMINGS_TITLE = "How long a chapter takes, per mode"
+
+
+def record_timing(path: Path, task, seconds: float, threads: int, cpu: str) -> Path:
+    """Merge one grid execution's wall-clock time into the running-times file ``path``.
+
+    ``task`` is a :class:`d2l_compat.reproduce.Task`; ``cpu`` the worker's
+    :func:`d2l_compat.devices.cpu_description` (model and vector extensions). The record
+    names the CPU and the threads the kernel had, since a time means nothing without them;
+    an execution of the same (chapter, framework, mode, seed) replaces the older one.
+    """
+    data = _read_json(path) or {}
+    data[f"{task.chapter}/{task.framework}/{task.mode}/seed{task.seed}"] = {
+        "chapter": task.chapter, "framework": task.framework, "mode": task.mode,
+        "seed": task.seed, "seconds": round(float(seconds), 1), "threads": int(threads),
+        "cpu": cpu, "date": time.strftime("%Y-%m-%d")}
+    return write_json_atomic(path, dict(sorted(data.items())))
+
+
+def timings_table(path: Path | None = None) -> str | None:
+    """Markdown: minutes per chapter and mode (rows) and framework (columns), from the
+    running-times file (default: ``results/timings.json``); None if nothing is recorded.
+
+    A cell is the mean over the seeds recorded; the CPUs and thread counts the times were
+    measured with are listed under the table.
+    """
+    path = Path(path) if path is not None else results_dir("full") / TIMINGS_FILE
+    records = list((_read_json(path) or {}).values())
+    if not records:
+        return None
+    cells: dict[tuple[str, str], dict[str, list[float]]] = {}
+    for r in records:
+        cells.setdefault((r["chapter"], r["mode"]), {}).setdefault(
+            r["framework"], []).append(r["seconds"])
+    order = {chapter: i for i, chapter in enumerate(CHAPTER_TITLES)}
+    modes = {mode: i for i, mode in enumerate(RUN_MODES)}
+    rows = ["| chapter | mode | " + " | ".join(FRAMEWORKS) + " |",
+            "|---|---|" + "---|" * len(FRAMEWORKS)]
+    for chapter, mode in sorted(cells, key=lambda k: (order.get(k[0], len(order)), k[0],
+                                                      modes.get(k[1], len(modes)))):
+        times = cells[(chapter, mode)]
+        row = [f"{fmean(times[fw]) / 60:.1f} min" if fw in times else "–" for fw in FRAMEWORKS]
+        rows.append(f"| {chapter} | {mode} | " + " | ".join(row) + " |")
+    machines = sorted({(r["cpu"], r["threads"]) for r in records})
+    rows += ["", "Measured as wall-clock time of one notebook execution on the grid "
+             "(imports and plots included) on: " + "; ".join(
+                 f"{cpu}, {threads} thread{'s' if threads > 1 else ''} per notebook"
+                 for cpu, threads in machines) + "."]
+    return "\n".join(rows)
 
 
 README_MARKERS = ("<!-- results:start -->", "<!-- results:end -->")
@@ -375,6 +435,9 @@ def update_project_readme(mode: str = "full") -> Path | None:
         table = chapter_table(chapter, mode)
         if table is not None:
             tables += [f"**{title}** — test accuracy / train loss", "", table, ""]
+    timings = timings_table()
+    if timings is not None:
+        tables += [f"**{TIMINGS_TITLE}**", "", timings, ""]
     head, rest = text.split(start, 1)
     readme.write_text(head + start + "\n" + "\n".join(tables) + end + rest.split(end, 1)[1])
     return readme

@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass, field
 
-from d2l_compat.plotting import Animator
+from d2l_compat.plotting import Animator, _in_notebook
 from d2l_compat.checks import check_choice, check_int
 from d2l_compat.d2l_api import Timer
 from d2l_compat.runmode import DEFAULT_SEED, run_mode
@@ -184,12 +184,20 @@ def fit(train_epoch, evaluate, num_epochs: int, history: History, *, start_epoch
       CHANCE_LOSS`` after having been below it (:func:`collapse_epoch`), sets
       ``history.collapsed_at`` to the epoch the first time it happens; training goes on,
       since the run may recover.
+
+    Progress is shown live, epoch by epoch: in Jupyter by the animator's plot, whose title
+    says which epoch of how many just ended and its numbers; in a terminal (``verbose``,
+    outside Jupyter) by a tqdm bar over the epochs with the same numbers.
     """
     check_int("num_epochs", num_epochs, minimum=1)
     check_int("start_epoch", start_epoch, minimum=0)
     if animator is True:
         animator = Animator(xlabel="epoch", xlim=[1, num_epochs],
                             legend=["train loss", "train acc", "test acc"])
+    bar = None
+    if verbose and not _in_notebook() and num_epochs > start_epoch:
+        from tqdm import tqdm
+        bar = tqdm(total=num_epochs - start_epoch, unit="epoch")
     timer = Timer()
     for epoch in range(start_epoch, num_epochs):
         timer.start()
@@ -212,8 +220,16 @@ def fit(train_epoch, evaluate, num_epochs: int, history: History, *, start_epoch
             history.diverged = True
             print(f"stopped: training diverged in epoch {epoch} (lr {record.lr:g})")
             break
+        progress = (f"epoch {epoch + 1}/{num_epochs}: train loss {record.train_loss:.3f}, "
+                    f"test acc {test_acc:.3f}")
+        if bar is not None:
+            bar.set_postfix_str(progress.split(": ", 1)[1], refresh=False)
+            bar.update()
         if animator:
+            animator.title = progress
             animator.add(epoch + 1, (record.train_loss, record.train_acc, test_acc))
+    if bar is not None:
+        bar.close()
     if animator:
         animator.close()
     if verbose:

@@ -12,7 +12,7 @@ matplotlib.use("Agg")
 
 from d2l_compat import plotting, results  # noqa: E402
 from d2l_compat.d2l_api import Accumulator, Timer  # noqa: E402
-from d2l_compat.runmode import run_mode  # noqa: E402
+from d2l_compat.runmode import run_mode, set_mode  # noqa: E402
 from d2l_compat.training import History, fit  # noqa: E402
 from scripted import scripted_epochs as _scripted_epochs  # noqa: E402
 
@@ -25,6 +25,17 @@ def test_run_mode(monkeypatch):
     monkeypatch.setenv("D2L_MODE", "fast")
     with pytest.raises(ValueError, match="D2L_MODE must be one of"):
         run_mode()
+
+
+def test_class_mode_and_set_mode(monkeypatch):
+    monkeypatch.setenv("D2L_MODE", "full")
+    assert set_mode(" Class ") == "class" and run_mode() == "class"
+    with pytest.raises(ValueError, match=r"mode must be one of \('full', 'class', 'smoke'\), "
+                                         r"got 'quick'"):
+        set_mode("quick")
+    assert run_mode() == "class"  # a bad value changes nothing
+    with pytest.raises(ValueError, match="mode must be one of"):
+        set_mode(None)
 
 
 def test_accumulator_and_timer():
@@ -56,6 +67,18 @@ def test_fit_records_what_the_framework_reports(capsys):
     assert history.step_lrs == [(0, 0.3), (10, 0.2), (20, 0.1)]
     assert history.examples_per_sec > 0
     assert "loss 0.500, train acc 0.520, test acc 0.750" in capsys.readouterr().out
+
+
+def test_fit_shows_progress_per_epoch(capsys):
+    animator = plotting.Animator(live=False)
+    fit(_scripted_epochs([0.3, 0.2], [2.0, 1.0]), lambda: 0.75, 2, History(framework="jax"),
+        animator=animator)
+    assert animator.title == "epoch 2/2: train loss 1.000, test acc 0.750"  # the live plot's
+    err = capsys.readouterr().err  # outside Jupyter: a tqdm bar over the epochs
+    assert "2/2" in err and "train loss 1.000, test acc 0.750" in err
+    fit(_scripted_epochs([0.3], [2.0]), lambda: 0.75, 1, History(framework="jax"),
+        animator=False, verbose=False)
+    assert capsys.readouterr().err == ""  # quiet when asked
 
 
 def test_fit_resumes_and_stops_on_divergence(capsys):
@@ -105,9 +128,12 @@ def test_results_path_names_bad_framework():
         results.results_path("caffe", "lenet")
 
 
-def test_smoke_results_never_land_in_committed_results(monkeypatch):
+def test_smoke_and_class_results_never_land_in_committed_results(monkeypatch):
     monkeypatch.delenv("D2L_RESULTS_DIR", raising=False)
     assert results.results_dir("smoke") == results.results_dir("full") / "smoke"
+    assert results.results_dir("class") == results.results_dir("full") / "class"
+    ignored = (Path(__file__).parents[1] / ".gitignore").read_text().splitlines()
+    assert {"/results/smoke/", "/results/class/"} <= set(ignored)
 
 
 def test_compare_with_d2l_table():

@@ -119,6 +119,15 @@ def test_smoke_arrays_are_scaled_float32(layout, shape):
     assert splits["test"][0].shape[0] == data.SMOKE_SIZES["test"]
 
 
+def test_class_mode_trains_on_a_larger_balanced_subset():
+    splits, _ = data.fashion_mnist_arrays(mode="class")
+    (X, y), (X_test, y_test) = splits["train"], splits["test"]
+    assert X.shape == (data.SUBSET_SIZES["class"]["train"], 1, 28, 28)
+    assert np.bincount(y).tolist() == [data.SUBSET_SIZES["class"]["train"] // 10] * 10
+    assert len(y_test) == data.SUBSET_SIZES["class"]["test"]
+    assert len(y) > data.SUBSET_SIZES["smoke"]["train"]
+
+
 def test_bad_layout_is_named():
     with pytest.raises(ValueError, match="layout must be 'NCHW' or 'NHWC'"):
         data.fashion_mnist_arrays(layout="CHW", mode="smoke")

@@ -90,7 +90,7 @@ def installed(extras, platform) -> set[str]:
     return {str(r) for r in check_platforms.requirements(extras, platform)}
 
 
-CPU_STACK = {"numpy==1.26.4", "matplotlib==3.11.2", "torch==2.13.0", "keras==3.15.1",
+CPU_STACK = {"numpy==1.26.4", "matplotlib==3.11.2", "tqdm==4.70.1", "torch==2.13.0", "keras==3.15.1",
              "jax==0.7.1", "jaxlib==0.7.1", "flax==0.12.0", "optax==0.2.8"}
 
 
@@ -106,7 +106,7 @@ def test_markers_pick_what_has_wheels_on_each_platform(platform, tensorflow, mxn
 
 def test_intel_macs_get_only_mxnet_of_the_four_frameworks():
     # torch, tensorflow and jaxlib publish no macOS x86_64 wheels at these pins
-    assert installed(["all"], "macos-x86_64") == {"numpy==1.26.4", "matplotlib==3.11.2",
+    assert installed(["all"], "macos-x86_64") == {"numpy==1.26.4", "matplotlib==3.11.2", "tqdm==4.70.1",
                                                   "mxnet==1.9.1"}
 
 

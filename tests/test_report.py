@@ -233,6 +233,20 @@ def test_collapse_summary(runs):
         "none of 1 run collapsed; none diverged")
 
 
+def test_conclusions_say_which_hold_in_which_mode():
+    text = report.conclusions({"cosine beats the constant rate": False,
+                               "the baseline trains": True}, "class")
+    assert text.splitlines() == [
+        "**The chapter's conclusions in this run (class mode): 1 of 2 hold.**", "",
+        "* does not hold: cosine beats the constant rate", "* holds: the baseline trains"]
+    with pytest.raises(ValueError, match="claims must be a non-empty mapping"):
+        report.conclusions({}, "class")
+    with pytest.raises(TypeError, match=r"claims\['x'\] must be a bool, got float"):
+        report.conclusions({"x": 0.9}, "full")
+    with pytest.raises(ValueError, match="mode must be the run mode"):
+        report.conclusions({"x": True}, "")
+
+
 def test_seed_table_and_count_beats(per_seed):
     assert report.seed_table(per_seed) == "\n".join([
         "| run | mean test acc | min – max | collapsed |",

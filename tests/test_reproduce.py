@@ -40,6 +40,16 @@ def test_grid_runs_each_seed_then_resumes_and_forces(grid_client, probe_chapters
     # different seeds, different weights and data order: different runs
     assert seeds[0]["softmax"].train_loss != seeds[1]["softmax"].train_loss
     assert list(results_tmp.rglob("*.tmp")) == []
+    # Every execution's wall-clock time is recorded with the CPU and threads it ran on.
+    timings = json.loads((results_tmp / results.TIMINGS_FILE).read_text())
+    assert sorted(timings) == ["probe/pytorch/full/seed0", "probe/pytorch/full/seed1"]
+    for record in timings.values():
+        assert record["seconds"] > 0 and record["threads"] == 1
+        assert "vector extensions" in record["cpu"]
+    table = results.timings_table().splitlines()
+    assert table[0] == "| chapter | mode | pytorch | tensorflow | mxnet | jax |"
+    assert table[2].startswith("| probe | full | ") and table[2].endswith(" min | – | – | – |")
+    assert "1 thread per notebook" in table[-1]
 
     # Executing in place changed outputs only: a new plan finds both runs current.
     again = reproduce.plan(["probe"], ["pytorch"], [0, 1], "full", probe_chapters, build)

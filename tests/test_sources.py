@@ -126,3 +126,16 @@ def test_every_chapter_notebook_is_generated_from_a_source():
     notebooks = {p.stem for p in (ROOT / "chapters").glob("*/*.ipynb")}
     assert notebooks and notebooks <= {p.stem for p in SOURCES}, \
         f"hand-kept chapters without chapters/<chapter>.md: {notebooks - {p.stem for p in SOURCES}}"
+
+
+@pytest.mark.parametrize("source", SOURCES, ids=lambda p: p.stem)
+def test_every_chapter_opens_with_the_run_modes_and_their_subset_sizes(source):
+    from d2l_compat.data import SUBSET_SIZES
+    from d2l_compat.runmode import RUN_MODES
+
+    box = source.read_text().split("\n+++", 1)[0]  # the title, the box and the intro
+    for mode in RUN_MODES:
+        assert f"`{mode}`" in box, f"{source.name}: the opening box does not name {mode} mode"
+    sizes = SUBSET_SIZES["class"]
+    assert f"{sizes['train']:,} training and {sizes['test']:,} test images" in box
+    assert 'set_mode("class")' in box and "How long a chapter takes, per mode" in box
