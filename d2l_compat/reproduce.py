@@ -78,8 +78,9 @@ from pathlib import Path
 
 from d2l_compat import FRAMEWORKS, ROOMS
 from d2l_compat.devices import cpu_description
-from d2l_compat.results import (TIMINGS_FILE, collapse_note, history_from_record, load_results,
-                                project_root, record_timing, results_dir, results_path,
+from d2l_compat.results import (RECORDED_ENV, TIMINGS_FILE, collapse_note,
+                                history_from_record, load_results, project_root,
+                                record_timing, results_dir, results_path,
                                 update_project_readme, write_json_atomic, write_readme)
 from d2l_compat.runmode import DEFAULT_SEED, RUN_MODES
 
@@ -289,6 +290,10 @@ def kernel_env(task: Task, staging: str, threads: int = 1) -> dict[str, str]:
     env = {**os.environ, **thread_env(threads)}
     env.update(D2L_MODE=task.mode, D2L_SEED=str(task.seed), D2L_FRAMEWORK=task.framework,
                D2L_RESULTS_DIR=staging)
+    if task.results.is_dir():  # a worker that shares the results folder: read what it holds
+        env[RECORDED_ENV] = str(task.results)
+    else:
+        env.pop(RECORDED_ENV, None)
     return env
 
 

@@ -173,16 +173,30 @@ def result_seeds(framework: str, chapter: str, mode: str | None = None,
     return sorted(seeds)
 
 
+RECORDED_ENV = "D2L_RESULTS_RECORDED"
+"""Set by the grid for a notebook it executes: the results folder of the grid, whose files
+the notebook reads (other seeds, other frameworks) while its own go to a staging folder."""
+
+
 def load_seeds(framework: str, chapter: str, mode: str | None = None,
                directory: str | os.PathLike | None = None) -> dict[int, dict[str, History]]:
     """Every recorded seed of a chapter: ``{seed: {run: History}}``, seeds ascending.
 
     Framework-free, so a chapter of any framework (or a script) can read all four.
-    ``directory`` defaults to :func:`results_dir` of ``mode``.
+    ``directory`` defaults to :func:`results_dir` of ``mode`` and, in a notebook the grid
+    executes, also the grid's results folder (``$D2L_RESULTS_RECORDED``), so that the
+    seed-0 execution sees the seeds and frameworks recorded before it; a seed present in
+    both is read from the first.
     """
-    return {seed: {run: history_from_record(record) for run, record in
-                   load_results(framework, chapter, mode, seed, directory)["runs"].items()}
-            for seed in result_seeds(framework, chapter, mode, directory)}
+    folders = [directory]
+    if directory is None and os.environ.get(RECORDED_ENV):
+        folders.append(Path(os.environ[RECORDED_ENV]))
+    found: dict[int, dict[str, History]] = {}
+    for folder in reversed(folders):  # the first folder's seeds replace the others'
+        for seed in result_seeds(framework, chapter, mode, folder):
+            records = load_results(framework, chapter, mode, seed, folder)["runs"]
+            found[seed] = {run: history_from_record(r) for run, r in records.items()}
+    return dict(sorted(found.items()))
 
 
 @dataclass(frozen=True)

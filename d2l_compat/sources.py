@@ -41,7 +41,7 @@ NOTE_MAX_WORDS = 150
 # re-execution (`make notebooks reproduce`) lands, the committed notebooks stay as they were
 # executed, and the tests execute the notebooks generated from these sources instead
 # (`--pending-to`). An entry goes once its notebooks are regenerated and re-executed.
-PENDING_REEXECUTION: frozenset[str] = frozenset({"lr_scheduler"})
+PENDING_REEXECUTION: frozenset[str] = frozenset()
 SOURCE_FORMAT = "md:myst"
 CHAPTERS_DIR = Path(__file__).resolve().parents[1] / "chapters"
 

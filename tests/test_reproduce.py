@@ -145,3 +145,18 @@ def test_cli_dry_run_and_scheduler_address(grid_client, probe_chapters, results_
         assert client.cluster is None  # connected, not started
     finally:
         client.close()
+
+
+def test_kernel_env_stages_results_and_points_at_the_recorded_ones(tmp_path, monkeypatch):
+    monkeypatch.delenv(results.RECORDED_ENV, raising=False)
+    recorded = tmp_path / "results"
+    recorded.mkdir()
+    task = reproduce.Task("lenet", "jax", 2, "full", tmp_path / "in.ipynb",
+                          tmp_path / "out.ipynb", recorded, "f" * 64)
+    env = reproduce.kernel_env(task, str(tmp_path / "staging"))
+    assert env["D2L_RESULTS_DIR"] == str(tmp_path / "staging")
+    assert env[results.RECORDED_ENV] == str(recorded)
+    assert (env["D2L_MODE"], env["D2L_SEED"], env["D2L_FRAMEWORK"]) == ("full", "2", "jax")
+    elsewhere = reproduce.Task("lenet", "jax", 2, "full", tmp_path / "in.ipynb",
+                               tmp_path / "out.ipynb", tmp_path / "not-here", "f" * 64)
+    assert results.RECORDED_ENV not in reproduce.kernel_env(elsewhere, "staging")

@@ -8,8 +8,9 @@ import pytest
 from d2l_compat import FRAMEWORKS
 from d2l_compat.lr_finder import LRFinderResult, suggest_steepest, warmup_cosine_from
 from d2l_compat.results import load_results
-from d2l_compat.schedules import (Constant, CosineScheduler, MultiFactorScheduler,
-                                  SquareRootScheduler, WarmupCosineDecay, schedule_from_config)
+from d2l_compat.schedules import (Constant, CosineScheduler, FactorScheduler,
+                                  MultiFactorScheduler, SquareRootScheduler, WarmupCosineDecay,
+                                  schedule_from_config)
 from d2l_compat.training import CHANCE_LOSS, COLLAPSE_FRACTION, collapse_epoch
 
 EPOCHS = 30
@@ -19,6 +20,7 @@ LR_SCHEDULER_RUNS = {
     "multi_factor": MultiFactorScheduler(step=[15, 30], factor=0.5, base_lr=0.5),
     "cosine": CosineScheduler(max_update=20, base_lr=0.3, final_lr=0.01),
     "cosine_warmup": CosineScheduler(20, warmup_steps=5, base_lr=0.3, final_lr=0.01),
+    "factor": FactorScheduler(factor=0.85, stop_factor_lr=1e-2, base_lr=0.3),
 }
 
 

@@ -70,3 +70,23 @@ def test_seed_stats_names_bad_input():
         results.results_name("lenet", "1")
     with pytest.raises(ValueError, match="non-negative"):
         results.results_name("lenet", -1)
+
+
+def test_a_grid_execution_reads_the_recorded_seeds_beside_its_own(results_tmp, tmp_path,
+                                                                   monkeypatch):
+    """The grid stages a notebook's results (D2L_RESULTS_DIR) and points it at the grid's
+    results folder (D2L_RESULTS_RECORDED): its seed tables see both, its own seed first."""
+    recorded = tmp_path / "recorded"
+    for seed, acc in ((0, 0.50), (1, 0.88), (2, 0.87)):
+        monkeypatch.setenv("D2L_RESULTS_DIR", str(recorded))
+        monkeypatch.setenv("D2L_SEED", str(seed))
+        results.record_run("lenet", "baseline", history([1.0, 0.4], acc, seed))
+    monkeypatch.setenv("D2L_RESULTS_DIR", str(results_tmp))  # the staging folder
+    monkeypatch.setenv("D2L_SEED", "0")
+    results.record_run("lenet", "baseline", history([1.0, 0.3], 0.89, 0))
+    assert list(results.load_seeds("jax", "lenet", "smoke")) == [0]  # no grid: staging only
+    monkeypatch.setenv(results.RECORDED_ENV, str(recorded))
+    seeds = results.load_seeds("jax", "lenet", "smoke")
+    assert {s: runs["baseline"].final["test_acc"] for s, runs in seeds.items()} == {
+        0: 0.89, 1: 0.88, 2: 0.87}  # seed 0 is this execution's, not the recorded one
+    assert list(results.load_seeds("jax", "lenet", "smoke", directory=recorded)) == [0, 1, 2]
