@@ -50,7 +50,6 @@ SUBSET_SIZES = {
     "class": {"train": 6_000, "test": 2_000},
     "smoke": {"train": 2_000, "test": 1_000},
 }
-SMOKE_SIZES = SUBSET_SIZES["smoke"]
 
 FILES = {  # official name -> md5 published by Zalando Research
     "train-images-idx3-ubyte.gz": "8d4fb7e6c68d591d4c3dfef9ec88bf0d",

@@ -2,8 +2,8 @@
 
 Full runs write ``results/<framework>/<chapter>.json`` (seed 0) and
 ``results/<framework>/<chapter>.seed<k>.json`` (seed ``k`` > 0, from ``D2L_SEED=k``); smoke
-and class runs write under ``results/smoke/`` and ``results/class/`` (ignored by git) so tests never overwrite the committed
-numbers. ``python -m d2l_compat.results`` rebuilds ``results/README.md`` from the JSON files:
+and class runs write under ``results/smoke/`` and ``results/class/`` (ignored by git), so
+tests never overwrite the committed numbers. ``python -m d2l_compat.results`` rebuilds ``results/README.md`` from the JSON files:
 the seed-0 value of every run, with its collapse if any, and where several seeds exist the
 mean and min-max over seeds and in how many of them the run collapsed.
 """

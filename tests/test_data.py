@@ -116,7 +116,7 @@ def test_smoke_arrays_are_scaled_float32(layout, shape):
     X, y = splits["train"]
     assert X.shape == shape and X.dtype == np.float32 and y.dtype == np.int32
     assert 0.0 <= X.min() and X.max() <= 1.0
-    assert splits["test"][0].shape[0] == data.SMOKE_SIZES["test"]
+    assert splits["test"][0].shape[0] == data.SUBSET_SIZES["smoke"]["test"]
 
 
 def test_class_mode_trains_on_a_larger_balanced_subset():
