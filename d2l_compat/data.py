@@ -47,7 +47,7 @@ SPLIT_SIZES = {"train": 60_000, "test": 10_000}
 # The fixed, class-balanced subsets of the modes other than full (see runmode.run_mode):
 # class mode is sized so that a chapter trains in minutes, smoke only checks code paths.
 SUBSET_SIZES = {
-    "class": {"train": 6_000, "test": 2_000},
+    "class": {"train": 5_000, "test": 2_000},
     "smoke": {"train": 2_000, "test": 1_000},
 }
 

@@ -5,7 +5,7 @@ import math
 
 import pytest
 
-from d2l_compat.training import CHANCE_LOSS, COLLAPSE_FRACTION, History, fit
+from d2l_compat.training import CHANCE_LOSS, COLLAPSE_FRACTION, LEARNED_FRACTION, History, fit
 from scripted import scripted_epochs, scripted_run
 
 LEARNED, CHANCE = 0.6, 2.31  # a loss well below chance level, and one back at it
@@ -36,6 +36,8 @@ def test_collapse_epoch_is_the_recorded_epoch_number_after_a_resume():
 
 @pytest.mark.parametrize("losses", [
     [2.30, 2.29, 2.31],            # never trained: not a collapse
+    [2.18, 2.25, 2.13, 1.5, 0.9],  # the plateau of a class-mode run: had not learned yet
+    [2.33, 2.15, 1.72, 2.24, 1.56],  # a spike before it had learned (class mode, measured)
     [1.0, 0.8, 2.18],              # just below the level 0.95 ln 10 = 2.187
     [1.0, 0.8, math.nan],          # divergence, recorded as such
 ])
@@ -50,6 +52,12 @@ def test_level_is_the_named_rule():
     level = COLLAPSE_FRACTION * CHANCE_LOSS
     assert scripted_run([1.0, level]).collapsed_at == 1
     assert scripted_run([1.0, math.nextafter(level, 0)]).collapsed_at is None
+
+
+def test_learned_is_the_named_rule():
+    learned = LEARNED_FRACTION * CHANCE_LOSS  # below it the run had learned
+    assert scripted_run([learned - 1e-9, CHANCE]).collapsed_at == 1
+    assert scripted_run([learned + 1e-9, CHANCE]).collapsed_at is None
 
 
 def test_collapse_then_divergence_keeps_both():
