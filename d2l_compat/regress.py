@@ -46,7 +46,8 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from d2l_compat.results import collapse_note, load_seeds, project_root, seed_stats
+from d2l_compat.results import (collapse_note, load_seeds, project_root, results_dir,
+                                seed_stats)
 from d2l_compat.reproduce import (make_client, parser, plan, run_grid, same_machine,
                                   selection)
 
@@ -303,8 +304,12 @@ def main(argv=None) -> int:
     regress_dir = args.build_dir / "regress"
     baseline = regress_dir / "baseline"
     try:
+        # Smoke: every execution sees only its own results; full: also the committed ones,
+        # as the book's executions did. Either way no output depends on the order of runs.
         tasks = plan(chapters, frameworks, [0], args.mode, args.chapters_dir, regress_dir,
-                     results=regress_dir / "results" / args.mode, in_place=False)
+                     results=regress_dir / "results" / args.mode, in_place=False,
+                     recorded=args.results_dir or results_dir("full"),
+                     isolated=args.mode == "smoke")
     except ValueError as err:
         p.error(str(err))
     if args.dry_run:

@@ -210,6 +210,11 @@ class Task:
     results: Path       # results root (results_dir(mode))
     fingerprint: str
     timings: Path | None = None  # the running-times file (results.TIMINGS_FILE), if any
+    # The recorded results the kernel reads beside its own (D2L_RESULTS_RECORDED): None
+    # is ``results``; ``isolated`` reads none, so that the outputs of cells that show
+    # other seeds or frameworks do not depend on which executions ran before (regress).
+    recorded: Path | None = None
+    isolated: bool = False
 
     @property
     def key(self) -> str:
@@ -235,7 +240,8 @@ def output_path(chapters_dir: Path, build_dir: Path, chapter: str, framework: st
 
 
 def plan(chapters, frameworks, seeds, mode: str, chapters_dir: Path, build_dir: Path,
-         results: Path | None = None, in_place: bool = True) -> list[Task]:
+         results: Path | None = None, in_place: bool = True, recorded: Path | None = None,
+         isolated: bool = False) -> list[Task]:
     """The tasks of a grid, in (chapter, framework, seed) order.
 
     Raises:
@@ -264,7 +270,7 @@ def plan(chapters, frameworks, seeds, mode: str, chapters_dir: Path, build_dir: 
                                   output_path(chapters_dir, build_dir, chapter, framework,
                                               seed, mode, in_place),
                                   results, run_fingerprint(notebook, mode, seed, framework),
-                                  timings))
+                                  timings, recorded, isolated))
     return tasks
 
 
@@ -290,8 +296,9 @@ def kernel_env(task: Task, staging: str, threads: int = 1) -> dict[str, str]:
     env = {**os.environ, **thread_env(threads)}
     env.update(D2L_MODE=task.mode, D2L_SEED=str(task.seed), D2L_FRAMEWORK=task.framework,
                D2L_RESULTS_DIR=staging)
-    if task.results.is_dir():  # a worker that shares the results folder: read what it holds
-        env[RECORDED_ENV] = str(task.results)
+    view = None if task.isolated else (task.recorded or task.results)
+    if view is not None and view.is_dir():  # a worker that shares the folder: read it
+        env[RECORDED_ENV] = str(view)
     else:
         env.pop(RECORDED_ENV, None)
     return env

@@ -160,3 +160,11 @@ def test_kernel_env_stages_results_and_points_at_the_recorded_ones(tmp_path, mon
     elsewhere = reproduce.Task("lenet", "jax", 2, "full", tmp_path / "in.ipynb",
                                tmp_path / "out.ipynb", tmp_path / "not-here", "f" * 64)
     assert results.RECORDED_ENV not in reproduce.kernel_env(elsewhere, "staging")
+    committed = tmp_path / "committed"
+    committed.mkdir()
+    named = reproduce.Task("lenet", "jax", 2, "full", tmp_path / "in.ipynb",
+                           tmp_path / "out.ipynb", recorded, "f" * 64, recorded=committed)
+    assert reproduce.kernel_env(named, "staging")[results.RECORDED_ENV] == str(committed)
+    isolated = reproduce.Task("lenet", "jax", 2, "smoke", tmp_path / "in.ipynb",
+                              tmp_path / "out.ipynb", recorded, "f" * 64, isolated=True)
+    assert results.RECORDED_ENV not in reproduce.kernel_env(isolated, "staging")
