@@ -88,6 +88,7 @@ regress: $(BIN)/python
 
 results: $(BIN)/python
 	$(BIN)/python -m d2l_compat.results
+	$(BIN)/python -m d2l_compat.sources
 
 bench: $(BIN)/python
 	$(BIN)/python benchmarks/throughput.py

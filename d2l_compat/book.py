@@ -35,7 +35,7 @@ from pathlib import Path
 from d2l_compat import FRAMEWORKS
 from d2l_compat.classroom import is_grading_marker
 from d2l_compat.sources import (CHAPTERS_DIR, FRAMEWORK_TITLES, ChapterSource, generate,
-                                read_source)
+                                read_source, with_timings)
 
 ROOT = CHAPTERS_DIR.parent
 BOOK_DIR = ROOT / "build" / "book"
@@ -165,7 +165,7 @@ def chapter_page(chapter: ChapterSource, notebooks: dict[str, dict | None],
         if cell.cell_type == "markdown":
             if is_grading_marker(cell.source):  # otter's markers of the exercises
                 continue
-            blocks.append(cell.source.strip())
+            blocks.append(with_timings(cell.source, chapter.name).strip())
             if cell.index == 0:
                 blocks.append(download_line(chapter))
             continue

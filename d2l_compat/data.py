@@ -35,7 +35,7 @@ import numpy as np
 from d2l_compat._npm import npm_pack
 from d2l_compat.arrays import as_numpy
 from d2l_compat.checks import check_int
-from d2l_compat.runmode import DEFAULT_SEED, run_mode
+from d2l_compat.runmode import DEFAULT_SEED, check_mode, run_mode
 
 TEXT_LABELS = (
     "t-shirt", "trouser", "pullover", "dress", "coat",
@@ -408,12 +408,12 @@ def cycle_batches(loader):
 def fashion_mnist_arrays(resize=None, layout: str = "NCHW", mode: str | None = None):
     """Float32 images scaled to [0, 1] in ``layout`` and int32 labels, per split.
 
-    In class and smoke mode (``D2L_MODE``) a fixed class-balanced subset of the size
-    ``SUBSET_SIZES[mode]`` is returned.
+    In class and smoke mode (``mode``, by default the run mode ``D2L_MODE``) a fixed
+    class-balanced subset of the size ``SUBSET_SIZES[mode]`` is returned.
     """
     if layout not in ("NCHW", "NHWC"):
         raise ValueError(f"layout must be 'NCHW' or 'NHWC', got {layout!r}")
-    mode = mode or run_mode()
+    mode = run_mode() if mode is None else check_mode(mode, "mode")
     data = load_fashion_mnist()
     splits = {}
     for split, X, y in (("train", data.X_train, data.y_train), ("test", data.X_test, data.y_test)):
@@ -429,14 +429,16 @@ def fashion_mnist_arrays(resize=None, layout: str = "NCHW", mode: str | None = N
 
 
 def load_data_fashion_mnist(batch_size: int, resize=None, layout: str = "NCHW",
-                            convert=None, seed: int = DEFAULT_SEED, loader=None):
+                            convert=None, seed: int = DEFAULT_SEED, loader=None,
+                            mode: str | None = None):
     """D2L's loader, framework-free: (train_iter, test_iter) of in-memory batches.
 
     ``loader`` is the class of the two iterables, :class:`ArrayBatches` or a subclass
-    (a room's, e.g. one that Keras' ``fit`` also accepts).
+    (a room's, e.g. one that Keras' ``fit`` also accepts). ``mode`` chooses the data of
+    another run mode than the current one (``"full"``: the whole data set).
     """
     loader = loader or ArrayBatches
-    splits, data = fashion_mnist_arrays(resize=resize, layout=layout)
+    splits, data = fashion_mnist_arrays(resize=resize, layout=layout, mode=mode)
     provenance = dict(convert=convert, source=data.source,
                       split_reconstructed=data.split_reconstructed)
     train_iter = loader(*splits["train"], batch_size, shuffle=True, seed=seed, **provenance)

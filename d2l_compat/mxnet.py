@@ -55,7 +55,8 @@ def default_device() -> mx.Context:
     return mx.cpu()
 
 
-def load_data_fashion_mnist(batch_size: int, resize=None, seed: int = DEFAULT_SEED):
+def load_data_fashion_mnist(batch_size: int, resize=None, seed: int = DEFAULT_SEED,
+                            mode: str | None = None):
     """Fashion-MNIST in memory as (train_iter, test_iter) of NCHW float32 / int32 arrays.
 
     The batches are ``mx.nd`` NDArrays, or ``mx.np`` ndarrays (which have D2L's
@@ -67,7 +68,7 @@ def load_data_fashion_mnist(batch_size: int, resize=None, seed: int = DEFAULT_SE
         return module.array(X, dtype="float32"), module.array(y, dtype="int32")
 
     return _data.load_data_fashion_mnist(batch_size, resize=resize, layout="NCHW",
-                                         convert=to_ndarrays, seed=seed)
+                                         convert=to_ndarrays, seed=seed, mode=mode)
 
 
 def load_lenet_weights(net: gluon.Block, weights) -> gluon.Block:

@@ -319,7 +319,7 @@ def main(argv=None) -> int:
     client = make_client(args.workers)
     try:
         outcomes = run_grid(tasks, client, args.retries, force=True, kernel=args.kernel,
-                            timeout=args.timeout)
+                            timeout=args.timeout, threads=args.threads)
     finally:
         client.close()
         if client.cluster is not None:

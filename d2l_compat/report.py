@@ -51,6 +51,7 @@ from collections.abc import Mapping
 from statistics import fmean
 
 from d2l_compat import plotting
+from d2l_compat.results import record_conclusions
 from d2l_compat.training import CHANCE_LOSS, COLLAPSE_FRACTION, History
 
 # Metric -> (column header, words for prose).
@@ -466,7 +467,9 @@ def conclusions(claims: Mapping[str, bool], mode: str) -> str:
     ``claims`` maps each conclusion the chapter's text relies on, in words, to whether this
     run's histories support it (decided by the caller, e.g. with :func:`verdict`); ``mode``
     is the run mode the histories were trained in. In class or smoke mode a teacher reads
-    here which statements of the text the students' runs bear out.
+    here which statements of the text the students' runs bear out. In a notebook the
+    reproduction grid executes, the claims are also recorded
+    (:func:`d2l_compat.results.record_conclusions`) for the grid's table over seeds.
 
     >>> print(conclusions({"cosine beats the constant rate": True,
     ...                    "no run collapses": False}, "class"))
@@ -484,6 +487,7 @@ def conclusions(claims: Mapping[str, bool], mode: str) -> str:
             raise TypeError(f"claims[{text!r}] must be a bool, got {type(holds).__name__}")
     if not isinstance(mode, str) or not mode:
         raise ValueError(f"mode must be the run mode, got {mode!r}")
+    record_conclusions(dict(claims), mode)  # only under the grid, for its table
     held = sum(claims.values())
     lines = [f"**The chapter's conclusions in this run ({mode} mode): {held} of "
              f"{len(claims)} hold.**", ""]

@@ -78,11 +78,13 @@ from pathlib import Path
 
 from d2l_compat import FRAMEWORKS, ROOMS
 from d2l_compat.devices import cpu_description
-from d2l_compat.results import (RECORDED_ENV, TIMINGS_FILE, collapse_note,
-                                history_from_record, load_results, project_root,
-                                record_timing, results_dir, results_path,
-                                update_project_readme, write_json_atomic, write_readme)
+from d2l_compat.results import (CHAPTER_ENV, CONCLUSIONS_FILE, RECORDED_ENV, TIMINGS_FILE,
+                                collapse_note, history_from_record, load_results,
+                                merge_conclusions, project_root, record_timing, results_dir,
+                                results_path, update_project_readme, write_json_atomic,
+                                write_readme)
 from d2l_compat.runmode import DEFAULT_SEED, RUN_MODES
+from d2l_compat.sources import CHAPTERS_DIR, chapter_sources, read_source, write_notebooks
 
 KERNEL = "d2l-compat"
 CELL_TIMEOUT = 4 * 3600  # seconds per cell: a full-mode chapter trains for a long time
@@ -295,7 +297,7 @@ def kernel_env(task: Task, staging: str, threads: int = 1) -> dict[str, str]:
     """The kernel's environment: this process's, :func:`thread_env`, the run's parameters."""
     env = {**os.environ, **thread_env(threads)}
     env.update(D2L_MODE=task.mode, D2L_SEED=str(task.seed), D2L_FRAMEWORK=task.framework,
-               D2L_RESULTS_DIR=staging)
+               D2L_RESULTS_DIR=staging, **{CHAPTER_ENV: task.chapter})
     view = None if task.isolated else (task.recorded or task.results)
     if view is not None and view.is_dir():  # a worker that shares the folder: read it
         env[RECORDED_ENV] = str(view)
@@ -343,18 +345,23 @@ def _write_text_atomic(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
-def store(task: Task, outcome: dict) -> list[Path]:
+def store(task: Task, outcome: dict, at_once: int = 1) -> list[Path]:
     """Write an execution's notebook and results files (each atomically); returns the
-    results files, each stamped with the run's fingerprint and machine."""
+    results files, each stamped with the run's fingerprint and machine. ``at_once``: how
+    many notebooks the grid ran at the same time (recorded with the running time)."""
     _write_text_atomic(task.output, outcome["notebook"])
+    written = dict(outcome["results"])
+    checked = written.pop(CONCLUSIONS_FILE, None)  # merged beside the running times
     paths = []
-    for relative, text in outcome["results"].items():
+    for relative, text in written.items():
         data = json.loads(text)
         data["grid"] = {"fingerprint": task.fingerprint, "machine": outcome["machine"]}
         paths.append(write_json_atomic(task.results / relative, data))
     if task.timings is not None:
         record_timing(task.timings, task, outcome["seconds"], outcome["threads"],
-                      outcome["cpu"])
+                      outcome["cpu"], at_once)
+        if checked is not None:
+            merge_conclusions(task.timings.with_name(CONCLUSIONS_FILE), json.loads(checked))
     return paths
 
 
@@ -420,6 +427,8 @@ def run_grid(tasks: list[Task], client, retries: int = DEFAULT_RETRIES, force: b
     futures = {client.submit(execute, task, task.source.read_text(), kernel, timeout,
                              threads, key=f"notebook-{task.key}-{task.fingerprint[:8]}",
                              retries=retries, pure=False): task for task in pending}
+    workers = len(client.scheduler_info().get("workers", {})) or 1
+    at_once = max(1, min(workers, len(pending)))
     bar = None
     if progress and pending:
         from tqdm import tqdm
@@ -433,7 +442,7 @@ def run_grid(tasks: list[Task], client, retries: int = DEFAULT_RETRIES, force: b
             outcome = Outcome(task, "failed", error=str(err))
             outcome.line = f"{task.key} FAILED after {retries + 1} attempt(s): {err}"
         else:
-            paths = store(task, result)
+            paths = store(task, result, at_once)
             own = task.results_file if task.results_file in paths else None
             outcome = Outcome(task, "done", result["seconds"],
                               summary_line(task, result["seconds"], own))
@@ -446,12 +455,22 @@ def run_grid(tasks: list[Task], client, retries: int = DEFAULT_RETRIES, force: b
     return [outcomes[task.key] for task in tasks]
 
 
-def rebuild_tables(mode: str) -> None:
-    """``python -m d2l_compat.results``: results/README.md, and the project README's
-    results section when these are the committed full-mode results."""
+def rebuild_tables(mode: str, chapters_dir: Path | None = None) -> None:
+    """After a grid run: ``results/<mode>/README.md``; then, for the project's results
+    folder, ``results/README.md`` and the project README's results section (their running
+    times and conclusions tables cover every mode) and, for the project's chapters, the
+    running times in the opening box of every notebook (``make notebooks``)."""
     print(f"wrote {write_readme(mode)}")
-    if mode == "full" and not os.environ.get("D2L_RESULTS_DIR") and update_project_readme(mode):
+    if os.environ.get("D2L_RESULTS_DIR"):
+        return
+    if mode != "full":
+        print(f"wrote {write_readme('full')}")
+    if update_project_readme("full"):
         print("updated the results section of README.md")
+    if chapters_dir is not None and Path(chapters_dir).resolve() == CHAPTERS_DIR:
+        for source in chapter_sources(chapters_dir):
+            for path in write_notebooks(read_source(source)):
+                print(f"updated the running times in {path}")
 
 
 def parser(description: str = "Execute notebooks on a Dask grid.") -> argparse.ArgumentParser:
@@ -463,6 +482,9 @@ def parser(description: str = "Execute notebooks on a Dask grid.") -> argparse.A
     p.add_argument("--workers", type=int, help="LocalCluster workers (default: one per core)")
     p.add_argument("--retries", type=int, default=DEFAULT_RETRIES)
     p.add_argument("--timeout", type=int, default=CELL_TIMEOUT, help="seconds per cell")
+    p.add_argument("--threads", type=int, default=1,
+                   help="threads per notebook (default 1; e.g. --workers 1 --threads 2 "
+                        "to time a notebook as a reader runs it, alone on a 2-core machine)")
     p.add_argument("--kernel", default=KERNEL)
     p.add_argument("--chapters-dir", type=Path, default=project_root() / "chapters")
     p.add_argument("--build-dir", type=Path, default=project_root() / "build")
@@ -496,14 +518,14 @@ def main(argv=None) -> int:
     try:
         print(f"dask: {client}")
         outcomes = run_grid(tasks, client, args.retries, args.force, args.kernel,
-                            args.timeout)
+                            args.timeout, args.threads)
     finally:
         client.close()
         if client.cluster is not None:
             client.cluster.close()
     counts = {s: sum(o.status == s for o in outcomes) for s in ("done", "skipped", "failed")}
     print(", ".join(f"{n} {s}" for s, n in counts.items()))
-    rebuild_tables(args.mode)
+    rebuild_tables(args.mode, args.chapters_dir)
     return 1 if counts["failed"] else 0
 
 

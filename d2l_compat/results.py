@@ -5,7 +5,10 @@ Full runs write ``results/<framework>/<chapter>.json`` (seed 0) and
 and class runs write under ``results/smoke/`` and ``results/class/`` (ignored by git), so
 tests never overwrite the committed numbers. ``python -m d2l_compat.results`` rebuilds ``results/README.md`` from the JSON files:
 the seed-0 value of every run, with its collapse if any, and where several seeds exist the
-mean and min-max over seeds and in how many of them the run collapsed.
+mean and min-max over seeds and in how many of them the run collapsed. Beside the full-mode
+results, the grid keeps two files for every mode: the running time of each execution
+(:data:`TIMINGS_FILE`) and which of its conclusions each execution bore out
+(:data:`CONCLUSIONS_FILE`).
 """
 
 from __future__ import annotations
@@ -358,7 +361,7 @@ def write_readme(mode: str = "full") -> Path:
     directory.mkdir(parents=True, exist_ok=True)
     parts = ["# Results", "",
              "Written by `make reproduce` (`python -m d2l_compat.results`) from the JSON "
-             "files beside it: full-mode runs on a CPU. Cells are "
+             f"files beside it: {mode}-mode runs on a CPU. Cells are "
              "**test accuracy / train loss** after the last epoch of seed 0; a run whose "
              "training loss went back to chance level (ln 10) is marked with the epoch it "
              "collapsed. Where several seeds were run (`python -m d2l_compat.reproduce "
@@ -372,9 +375,10 @@ def write_readme(mode: str = "full") -> Path:
         figure = directory / f"{chapter}_test_accuracy.png"
         if plot_test_accuracy(chapter, figure, mode):
             parts += [f"![test accuracy per epoch]({figure.name})", ""]
-    timings = timings_table()
-    if timings is not None:
-        parts += [f"## {TIMINGS_TITLE}", "", timings, ""]
+    for title, table in ((TIMINGS_TITLE, timings_table()),
+                         (CONCLUSIONS_TITLE, conclusions_table())):
+        if table is not None:
+            parts += [f"## {title}", "", table, ""]
     path = directory / "README.md"
     path.write_text("\n".join(parts))
     return path
@@ -386,51 +390,135 @@ TIMINGS_FILE = "timings.json"
 TIMINGS_TITLE = "How long a chapter takes, per mode"
 
 
-def record_timing(path: Path, task, seconds: float, threads: int, cpu: str) -> Path:
+def record_timing(path: Path, task, seconds: float, threads: int, cpu: str,
+                  at_once: int = 1) -> Path:
     """Merge one grid execution's wall-clock time into the running-times file ``path``.
 
     ``task`` is a :class:`d2l_compat.reproduce.Task`; ``cpu`` the worker's
     :func:`d2l_compat.devices.cpu_description` (model and vector extensions). The record
-    names the CPU and the threads the kernel had, since a time means nothing without them;
-    an execution of the same (chapter, framework, mode, seed) replaces the older one.
+    names the CPU, the threads the kernel had and how many notebooks the grid ran at once
+    (``at_once``: two single-threaded notebooks on two cores take longer each than one
+    alone), since a time means nothing without them; an execution of the same (chapter,
+    framework, mode, seed) replaces the older one.
     """
     data = _read_json(path) or {}
     data[f"{task.chapter}/{task.framework}/{task.mode}/seed{task.seed}"] = {
         "chapter": task.chapter, "framework": task.framework, "mode": task.mode,
         "seed": task.seed, "seconds": round(float(seconds), 1), "threads": int(threads),
-        "cpu": cpu, "date": time.strftime("%Y-%m-%d")}
+        "at_once": int(at_once), "cpu": cpu, "date": time.strftime("%Y-%m-%d")}
     return write_json_atomic(path, dict(sorted(data.items())))
 
 
-def timings_table(path: Path | None = None) -> str | None:
+def timings_table(path: Path | None = None, chapter: str | None = None) -> str | None:
     """Markdown: minutes per chapter and mode (rows) and framework (columns), from the
     running-times file (default: ``results/timings.json``); None if nothing is recorded.
+    With ``chapter``, that chapter's rows only, without the chapter column (the opening
+    box of a chapter shows them).
 
-    A cell is the mean over the seeds recorded; the CPUs and thread counts the times were
-    measured with are listed under the table.
+    A cell is the mean over the seeds recorded; how the times of each mode were measured
+    (CPU, threads per notebook, notebooks at once) is listed under the table.
     """
     path = Path(path) if path is not None else results_dir("full") / TIMINGS_FILE
-    records = list((_read_json(path) or {}).values())
+    records = [r for r in (_read_json(path) or {}).values()
+               if chapter is None or r["chapter"] == chapter]
     if not records:
         return None
     cells: dict[tuple[str, str], dict[str, list[float]]] = {}
     for r in records:
         cells.setdefault((r["chapter"], r["mode"]), {}).setdefault(
             r["framework"], []).append(r["seconds"])
+    order = {name: i for i, name in enumerate(CHAPTER_TITLES)}
+    modes = {mode: i for i, mode in enumerate(RUN_MODES)}
+    first = [] if chapter else ["chapter"]
+    rows = ["| " + " | ".join([*first, "mode", *FRAMEWORKS]) + " |",
+            "|---" * (len(first) + 1 + len(FRAMEWORKS)) + "|"]
+    for name, mode in sorted(cells, key=lambda k: (order.get(k[0], len(order)), k[0],
+                                                   modes.get(k[1], len(modes)))):
+        times = cells[(name, mode)]
+        row = [f"{fmean(times[fw]) / 60:.1f} min" if fw in times else "–" for fw in FRAMEWORKS]
+        rows.append("| " + " | ".join([*([] if chapter else [name]), mode, *row]) + " |")
+    rows += ["", "Measured as wall-clock time of one notebook execution on the grid "
+             "(imports and plots included), per mode:", ""]
+    for mode in sorted({r["mode"] for r in records}, key=lambda m: modes.get(m, len(modes))):
+        setups = sorted({(r["cpu"], r["threads"], r.get("at_once", 1)) for r in records
+                         if r["mode"] == mode})
+        rows.append(f"* {mode}: " + "; ".join(
+            f"{cpu}, {threads} thread{'s' if threads > 1 else ''} per notebook, "
+            + ("one notebook at a time" if at_once == 1 else f"{at_once} notebooks at once")
+            for cpu, threads, at_once in setups))
+    return "\n".join(rows)
+
+
+# ------------------------------------------------------------------ conclusions
+CONCLUSIONS_FILE = "conclusions.json"
+"""Beside the running times: which of its conclusions each grid execution bore out."""
+CONCLUSIONS_TITLE = "Which conclusions hold, per mode"
+CHAPTER_ENV = "D2L_CHAPTER"
+"""Set by the grid for a notebook it executes: the chapter's name."""
+
+
+def record_conclusions(claims: dict[str, bool], mode: str) -> Path | None:
+    """In a notebook the grid executes (it sets ``D2L_CHAPTER`` and ``D2L_FRAMEWORK``),
+    write the conclusions :func:`d2l_compat.report.conclusions` checked, and whether each
+    held, to :data:`CONCLUSIONS_FILE` in the run's results folder; the grid merges that
+    file into the one beside the running times. Anywhere else nothing is written (None).
+    """
+    chapter, framework = os.environ.get(CHAPTER_ENV), os.environ.get("D2L_FRAMEWORK")
+    if not chapter or not framework:
+        return None
+    path = results_dir(mode) / CONCLUSIONS_FILE
+    earlier = (_read_json(path) or {}).get("claims", {})  # a chapter may check in parts
+    return write_json_atomic(path, {"chapter": chapter, "framework": framework,
+                                    "mode": mode, "seed": run_seed(),
+                                    "claims": {**earlier, **claims}})
+
+
+def merge_conclusions(path: Path, record: dict) -> Path:
+    """Merge one execution's :func:`record_conclusions` record into the file ``path``;
+    an execution of the same (chapter, framework, mode, seed) replaces the older one."""
+    data = _read_json(path) or {}
+    key = f"{record['chapter']}/{record['framework']}/{record['mode']}/seed{record['seed']}"
+    data[key] = {**record, "date": time.strftime("%Y-%m-%d")}
+    return write_json_atomic(path, dict(sorted(data.items())))
+
+
+def conclusions_table(path: Path | None = None) -> str | None:
+    """Markdown: per chapter and mode (rows) and framework (columns), in how many of the
+    seeds recorded every conclusion held (``3 of 3``), then each conclusion that did not
+    hold, with the seeds. From the conclusions file (default: ``results/conclusions.json``);
+    None if nothing is recorded.
+    """
+    path = Path(path) if path is not None else results_dir("full") / CONCLUSIONS_FILE
+    records = list((_read_json(path) or {}).values())
+    if not records:
+        return None
+    cells: dict[tuple[str, str], dict[str, list[dict]]] = {}
+    for r in records:
+        cells.setdefault((r["chapter"], r["mode"]), {}).setdefault(r["framework"], []).append(r)
     order = {chapter: i for i, chapter in enumerate(CHAPTER_TITLES)}
     modes = {mode: i for i, mode in enumerate(RUN_MODES)}
     rows = ["| chapter | mode | " + " | ".join(FRAMEWORKS) + " |",
             "|---|---|" + "---|" * len(FRAMEWORKS)]
+    failed = []
     for chapter, mode in sorted(cells, key=lambda k: (order.get(k[0], len(order)), k[0],
                                                       modes.get(k[1], len(modes)))):
-        times = cells[(chapter, mode)]
-        row = [f"{fmean(times[fw]) / 60:.1f} min" if fw in times else "–" for fw in FRAMEWORKS]
+        row = []
+        for framework in FRAMEWORKS:
+            runs = sorted(cells[(chapter, mode)].get(framework, []), key=lambda r: r["seed"])
+            row.append(f"{sum(all(r['claims'].values()) for r in runs)} of {len(runs)}"
+                       if runs else "–")
+            misses: dict[str, list[int]] = {}
+            for r in runs:
+                for text, holds in r["claims"].items():
+                    if not holds:
+                        misses.setdefault(text, []).append(r["seed"])
+            failed += [f"* {chapter}, {mode} mode, {framework}, "
+                       f"seed{'s' if len(seeds) > 1 else ''} {', '.join(map(str, seeds))}: "
+                       f"{text}" for text, seeds in misses.items()]
         rows.append(f"| {chapter} | {mode} | " + " | ".join(row) + " |")
-    machines = sorted({(r["cpu"], r["threads"]) for r in records})
-    rows += ["", "Measured as wall-clock time of one notebook execution on the grid "
-             "(imports and plots included) on: " + "; ".join(
-                 f"{cpu}, {threads} thread{'s' if threads > 1 else ''} per notebook"
-                 for cpu, threads in machines) + "."]
+    rows += ["", "A cell counts the seeds executed on the grid in which every conclusion the "
+             "chapter checks held; each chapter's conclusions cell lists them."]
+    rows += ["", "Did not hold:", "", *failed] if failed else ["", "Every conclusion held."]
     return "\n".join(rows)
 
 
@@ -449,9 +537,10 @@ def update_project_readme(mode: str = "full") -> Path | None:
         table = chapter_table(chapter, mode)
         if table is not None:
             tables += [f"**{title}** — test accuracy / train loss", "", table, ""]
-    timings = timings_table()
-    if timings is not None:
-        tables += [f"**{TIMINGS_TITLE}**", "", timings, ""]
+    for title, table in ((TIMINGS_TITLE, timings_table()),
+                         (CONCLUSIONS_TITLE, conclusions_table())):
+        if table is not None:
+            tables += [f"**{title}**", "", table, ""]
     head, rest = text.split(start, 1)
     readme.write_text(head + start + "\n" + "\n".join(tables) + end + rest.split(end, 1)[1])
     return readme

@@ -9,7 +9,8 @@ RUN_MODES = ("full", "class", "smoke")
 """The values of ``D2L_MODE`` (see :func:`run_mode`)."""
 
 
-def _check_mode(mode, parameter: str) -> str:
+def check_mode(mode, parameter: str) -> str:
+    """``mode`` normalised (``" Class"`` -> ``"class"``); else ``ValueError`` naming ``parameter``."""
     if not isinstance(mode, str) or mode.strip().lower() not in RUN_MODES:
         raise ValueError(f"{parameter} must be one of {RUN_MODES}, got {mode!r}")
     return mode.strip().lower()
@@ -25,7 +26,7 @@ def run_mode() -> str:
     * smoke: every code path and every epoch on a small subset, only to check that the
       notebooks work (the tests set it); its numbers support no conclusion.
     """
-    return _check_mode(os.environ.get("D2L_MODE", "full").strip() or "full", "D2L_MODE")
+    return check_mode(os.environ.get("D2L_MODE", "full").strip() or "full", "D2L_MODE")
 
 
 def set_mode(mode: str) -> str:
@@ -35,7 +36,7 @@ def set_mode(mode: str) -> str:
     the cell that loads the data. Returns the mode; a bad value raises ``ValueError`` and
     changes nothing.
     """
-    mode = _check_mode(mode, "mode")
+    mode = check_mode(mode, "mode")
     os.environ["D2L_MODE"] = mode
     return mode
 

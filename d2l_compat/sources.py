@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from d2l_compat import FRAMEWORKS
+from d2l_compat.results import TIMINGS_FILE, timings_table
 
 FRAMEWORK_TITLES = {"pytorch": "PyTorch", "tensorflow": "TensorFlow", "mxnet": "MXNet",
                     "jax": "JAX"}
@@ -44,6 +45,13 @@ NOTE_MAX_WORDS = 150
 PENDING_REEXECUTION: frozenset[str] = frozenset()
 SOURCE_FORMAT = "md:myst"
 CHAPTERS_DIR = Path(__file__).resolve().parents[1] / "chapters"
+# A line of a Markdown cell holding this marker becomes the chapter's running times per mode
+# and framework (results.timings_table), read from the committed running-times file, with
+# the text before the marker ("> " in the opening box) in front of every line.
+TIMINGS_MARKER = "<!-- d2l: timings -->"
+TIMINGS_PATH = Path(__file__).resolve().parents[1] / "results" / TIMINGS_FILE
+NO_TIMINGS = ("No running time is recorded for this chapter yet: `make reproduce` records "
+              "them.")
 
 
 class SourceError(ValueError):
@@ -137,11 +145,27 @@ def _key(cell: dict) -> tuple[str, str]:
     return cell["cell_type"], source if isinstance(source, str) else "".join(source)
 
 
-def generate(chapter: ChapterSource, framework: str, previous: dict | None = None) -> dict:
+def with_timings(text: str, chapter: str, timings: Path = TIMINGS_PATH) -> str:
+    """``text`` with every line holding :data:`TIMINGS_MARKER` replaced by the chapter's
+    running times from ``timings``, each line prefixed as the marker was."""
+    lines = []
+    for line in text.split("\n"):
+        prefix, marker, _ = line.partition(TIMINGS_MARKER)
+        if not marker:
+            lines.append(line)
+            continue
+        table = timings_table(timings, chapter=chapter) or NO_TIMINGS
+        lines += [(prefix + row).rstrip() for row in table.split("\n")]
+    return "\n".join(lines)
+
+
+def generate(chapter: ChapterSource, framework: str, previous: dict | None = None,
+             timings: Path = TIMINGS_PATH) -> dict:
     """The notebook (nbformat 4 JSON dict) of ``chapter`` for ``framework``.
 
     Cells equal to cells of ``previous`` (same type and source, matched in order) keep
-    their outputs and execution counts; others start unexecuted.
+    their outputs and execution counts; others start unexecuted. Markdown cells get the
+    chapter's running times from ``timings`` where they hold :data:`TIMINGS_MARKER`.
     """
     if framework not in FRAMEWORKS:
         raise ValueError(f"framework must be one of {FRAMEWORKS}, got {framework!r}")
@@ -149,8 +173,10 @@ def generate(chapter: ChapterSource, framework: str, previous: dict | None = Non
     new_cells, seen = [], {}
     for cell in chapter.cells_for(framework):
         tags = [tag for tag in cell.tags if tag not in FRAMEWORKS]
-        out = {"cell_type": cell.cell_type, "id": _cell_id(cell.source, seen),
-               "metadata": {"tags": tags} if tags else {}, "source": cell.source}
+        source = (with_timings(cell.source, chapter.name, timings)
+                  if cell.cell_type == "markdown" else cell.source)
+        out = {"cell_type": cell.cell_type, "id": _cell_id(source, seen),
+               "metadata": {"tags": tags} if tags else {}, "source": source}
         if cell.cell_type == "code":
             out.update(execution_count=None, outputs=[])
         new_cells.append(out)

@@ -100,13 +100,15 @@ def _device_label(device: str) -> str:
     return "cpu" if kind == "cpu" else f"{kind}:{name.device_index or 0}"
 
 
-def load_data_fashion_mnist(batch_size: int, resize=None, seed: int = DEFAULT_SEED):
+def load_data_fashion_mnist(batch_size: int, resize=None, seed: int = DEFAULT_SEED,
+                            mode: str | None = None):
     """Fashion-MNIST in memory as (train_iter, test_iter) of NHWC float32 / int32 tensors."""
     def to_tensors(X, y):
         return tf.convert_to_tensor(X), tf.convert_to_tensor(y)
 
     return _data.load_data_fashion_mnist(batch_size, resize=resize, layout="NHWC",
-                                         convert=to_tensors, seed=seed, loader=KerasBatches)
+                                         convert=to_tensors, seed=seed, loader=KerasBatches,
+                                         mode=mode)
 
 
 class KerasBatches(_data.ArrayBatches, keras.utils.PyDataset):

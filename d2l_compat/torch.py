@@ -50,13 +50,14 @@ def default_device() -> torch.device:
     return torch.device("cpu")
 
 
-def load_data_fashion_mnist(batch_size: int, resize=None, seed: int = DEFAULT_SEED):
+def load_data_fashion_mnist(batch_size: int, resize=None, seed: int = DEFAULT_SEED,
+                            mode: str | None = None):
     """Fashion-MNIST in memory as (train_iter, test_iter) of NCHW float32 / int64 tensors."""
     def to_tensors(X, y):
         return torch.from_numpy(X), torch.from_numpy(y).long()
 
     return _data.load_data_fashion_mnist(batch_size, resize=resize, layout="NCHW",
-                                         convert=to_tensors, seed=seed)
+                                         convert=to_tensors, seed=seed, mode=mode)
 
 
 def load_lenet_weights(net: nn.Module, weights) -> nn.Module:

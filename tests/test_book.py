@@ -182,6 +182,26 @@ def test_every_page_loads_cleanly_with_its_images(browser, site, name):
 
 
 @pytest.mark.parametrize("name", chapter_names())
+def test_the_opening_box_shows_the_measured_minutes_per_mode(browser, site, name):
+    from d2l_compat.results import timings_table
+
+    expected = timings_table(sources.TIMINGS_PATH, chapter=name)
+    context = browser.new_context()
+    page, _ = open_page(context, f"{site}/{name}.html")
+    box = page.locator("blockquote").first
+    assert "How long this chapter took" in box.inner_text()
+    if expected is None:
+        assert sources.NO_TIMINGS.split(":")[0] in box.inner_text()
+    else:  # the table of results/timings.json, as a table, with the CPU it was measured on
+        rows = box.locator("table tbody tr").all_inner_texts()
+        want = [line.strip("| ").replace(" | ", "\t") for line in expected.splitlines()[2:]
+                if line.startswith("| ")]
+        assert [row.strip() for row in rows] == want
+        assert "thread" in box.locator("li").first.inner_text()
+    context.close()
+
+
+@pytest.mark.parametrize("name", chapter_names())
 def test_every_framework_specific_cell_has_four_tabs(browser, site, name):
     chapter = sources.read_source(sources.CHAPTERS_DIR / f"{name}.md")
     context = browser.new_context()

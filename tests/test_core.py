@@ -10,7 +10,7 @@ import pytest
 
 matplotlib.use("Agg")
 
-from d2l_compat import plotting, results  # noqa: E402
+from d2l_compat import plotting, report, results  # noqa: E402
 from d2l_compat.d2l_api import Accumulator, Timer  # noqa: E402
 from d2l_compat.runmode import run_mode, set_mode  # noqa: E402
 from d2l_compat.training import History, fit  # noqa: E402
@@ -134,6 +134,36 @@ def test_smoke_and_class_results_never_land_in_committed_results(monkeypatch):
     assert results.results_dir("class") == results.results_dir("full") / "class"
     ignored = (Path(__file__).parents[1] / ".gitignore").read_text().splitlines()
     assert {"/results/smoke/", "/results/class/"} <= set(ignored)
+
+
+def test_conclusions_are_recorded_only_under_the_grid_and_tabled_per_mode(monkeypatch,
+                                                                         tmp_path):
+    monkeypatch.setenv("D2L_RESULTS_DIR", str(tmp_path / "staging"))
+    monkeypatch.delenv(results.CHAPTER_ENV, raising=False)
+    claims = {"cosine beats the constant rate": True, "no run collapses": False}
+    assert results.record_conclusions(claims, "class") is None  # a reader's own run
+    assert not (tmp_path / "staging").exists()
+    monkeypatch.setenv(results.CHAPTER_ENV, "lr_scheduler")
+    monkeypatch.setenv("D2L_FRAMEWORK", "jax")
+    monkeypatch.setenv("D2L_SEED", "2")
+    report.conclusions(claims, "class")  # what a chapter's conclusions cell calls
+    staged = json.loads((tmp_path / "staging" / results.CONCLUSIONS_FILE).read_text())
+    assert staged == {"chapter": "lr_scheduler", "framework": "jax", "mode": "class",
+                      "seed": 2, "claims": claims}
+    merged = tmp_path / "results" / results.CONCLUSIONS_FILE
+    results.merge_conclusions(merged, staged)
+    results.merge_conclusions(merged, {**staged, "seed": 1, "claims": {
+        "cosine beats the constant rate": True, "no run collapses": True}})
+    results.merge_conclusions(merged, {**staged, "framework": "pytorch", "seed": 0,
+                                       "mode": "full", "claims": {"no run collapses": True}})
+    assert sorted(json.loads(merged.read_text())) == [
+        "lr_scheduler/jax/class/seed1", "lr_scheduler/jax/class/seed2",
+        "lr_scheduler/pytorch/full/seed0"]
+    table = results.conclusions_table(merged).splitlines()
+    assert table[2] == "| lr_scheduler | full | 1 of 1 | – | – | – |"
+    assert table[3] == "| lr_scheduler | class | – | – | – | 1 of 2 |"
+    assert table[-1] == "* lr_scheduler, class mode, jax, seed 2: no run collapses"
+    assert results.conclusions_table(tmp_path / "none.json") is None
 
 
 def test_compare_with_d2l_table():

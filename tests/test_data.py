@@ -128,6 +128,17 @@ def test_class_mode_trains_on_a_larger_balanced_subset():
     assert len(y) > data.SUBSET_SIZES["smoke"]["train"]
 
 
+def test_the_data_of_another_mode_can_be_chosen_and_a_bad_mode_is_named(monkeypatch):
+    monkeypatch.setenv("D2L_MODE", "smoke")
+    train_iter, test_iter = data.load_data_fashion_mnist(256, mode="full")
+    assert (len(train_iter.y), len(test_iter.y)) == (60_000, 10_000)
+    splits, _ = data.fashion_mnist_arrays(mode=" Class")
+    assert len(splits["train"][1]) == data.SUBSET_SIZES["class"]["train"]
+    with pytest.raises(ValueError, match=r"mode must be one of \('full', 'class', 'smoke'\), got 'fast'"):
+        data.load_data_fashion_mnist(256, mode="fast")
+    assert data.run_mode() == "smoke"
+
+
 def test_bad_layout_is_named():
     with pytest.raises(ValueError, match="layout must be 'NCHW' or 'NHWC'"):
         data.fashion_mnist_arrays(layout="CHW", mode="smoke")

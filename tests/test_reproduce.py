@@ -45,11 +45,23 @@ def test_grid_runs_each_seed_then_resumes_and_forces(grid_client, probe_chapters
     assert sorted(timings) == ["probe/pytorch/full/seed0", "probe/pytorch/full/seed1"]
     for record in timings.values():
         assert record["seconds"] > 0 and record["threads"] == 1
+        assert record["at_once"] == 2  # two notebooks on the two-worker grid
         assert "vector extensions" in record["cpu"]
     table = results.timings_table().splitlines()
     assert table[0] == "| chapter | mode | pytorch | tensorflow | mxnet | jax |"
     assert table[2].startswith("| probe | full | ") and table[2].endswith(" min | – | – | – |")
-    assert "1 thread per notebook" in table[-1]
+    assert table[-1].startswith("* full: ") and table[-1].endswith(
+        ", 1 thread per notebook, 2 notebooks at once")
+    # The conclusions the probe checked, per execution, beside the running times.
+    checked = json.loads((results_tmp / results.CONCLUSIONS_FILE).read_text())
+    assert sorted(checked) == ["probe/pytorch/full/seed0", "probe/pytorch/full/seed1"]
+    for key, record in checked.items():
+        assert (record["chapter"], record["framework"], record["mode"]) == \
+            ("probe", "pytorch", "full") and key.endswith(f"seed{record['seed']}")
+        assert record["claims"] == {"the test accuracy ends above 0.5": True,
+                                    "the training loss falls": True}
+    assert not (results_tmp / "pytorch" / results.CONCLUSIONS_FILE).exists()
+    assert "| probe | full | 2 of 2 | – | – | – |" in results.conclusions_table()
 
     # Executing in place changed outputs only: a new plan finds both runs current.
     again = reproduce.plan(["probe"], ["pytorch"], [0, 1], "full", probe_chapters, build)

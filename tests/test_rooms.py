@@ -156,6 +156,9 @@ def test_loader_yields_the_rooms_arrays_of_the_smoke_subset(d2l, data):
     assert test_iter.source == train_iter.source
     X32, _ = next(iter(d2l.load_data_fashion_mnist(8, resize=32)[0]))
     assert tuple(X32.shape) == image_shape(framework, 8, 32)
+    full_train, full_test = d2l.load_data_fashion_mnist(BATCH, mode="full")  # not the run mode's
+    assert (len(full_train), len(full_test)) == (math.ceil(60_000 / BATCH),
+                                                 math.ceil(10_000 / BATCH))
 
 
 # --------------------------------------------------------------------------- training

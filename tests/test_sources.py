@@ -75,6 +75,29 @@ def test_unchanged_cells_keep_their_outputs_and_changed_ones_lose_them(tmp_path)
     assert sources.differences(sources.read_source(path), "mxnet") == []
 
 
+def test_the_box_shows_the_chapters_running_times_from_the_timings_file(tmp_path):
+    path = write_source(tmp_path, cell(f"> **Box.** Minutes:\n>\n> {sources.TIMINGS_MARKER}",
+                                       kind="markdown"), cell("print(1)"))
+    chapter = sources.read_source(path)
+    timings = tmp_path / "timings.json"
+    timings.write_text(json.dumps({"demo/jax/class/seed0": {
+        "chapter": "demo", "framework": "jax", "mode": "class", "seed": 0, "seconds": 90.0,
+        "threads": 2, "at_once": 1, "cpu": "AMD EPYC (AVX-512)", "date": "2026-12-02"},
+        "other/jax/class/seed0": {
+        "chapter": "other", "framework": "jax", "mode": "class", "seed": 0, "seconds": 30.0,
+        "threads": 2, "at_once": 1, "cpu": "AMD EPYC (AVX-512)", "date": "2026-12-02"}}))
+    box = sources.generate(chapter, "jax", timings=timings)["cells"][1]["source"]
+    assert box.splitlines() == [
+        "> **Box.** Minutes:", ">",
+        "> | mode | pytorch | tensorflow | mxnet | jax |", "> |---|---|---|---|---|",
+        "> | class | – | – | – | 1.5 min |", ">",
+        "> Measured as wall-clock time of one notebook execution on the grid (imports and "
+        "plots included), per mode:", ">",
+        "> * class: AMD EPYC (AVX-512), 2 threads per notebook, one notebook at a time"]
+    empty = sources.generate(chapter, "jax", timings=tmp_path / "none.json")
+    assert empty["cells"][1]["source"].endswith(f"> {sources.NO_TIMINGS}")
+
+
 def test_check_reports_a_notebook_edited_by_hand(tmp_path, capsys):
     path = write_source(tmp_path, cell("print(1)"))
     assert sources.main([str(path)]) == 0
@@ -139,3 +162,4 @@ def test_every_chapter_opens_with_the_run_modes_and_their_subset_sizes(source):
     sizes = SUBSET_SIZES["class"]
     assert f"{sizes['train']:,} training and {sizes['test']:,} test images" in box
     assert 'set_mode("class")' in box and "How long a chapter takes, per mode" in box
+    assert sources.TIMINGS_MARKER in box  # the measured minutes, filled in when generated
