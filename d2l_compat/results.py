@@ -57,11 +57,17 @@ def project_root() -> Path:
 
 
 def results_dir(mode: str | None = None) -> Path:
-    """``$D2L_RESULTS_DIR``, else ``results/`` (full) or ``results/<mode>/`` (class, smoke)."""
-    if os.environ.get("D2L_RESULTS_DIR"):
-        return Path(os.environ["D2L_RESULTS_DIR"])
-    base = project_root() / "results"
+    """``$D2L_RESULTS_DIR``, else ``results/`` (full) or ``results/<mode>/`` (class, smoke).
+
+    In a notebook the grid executes (``D2L_CHAPTER`` set), ``$D2L_RESULTS_DIR`` stages the
+    results of the run's own mode only: another mode's (say, the committed full-mode range
+    test that a class-mode run's exercises read) come from the project's folder.
+    """
     mode = mode or run_mode()
+    staged = os.environ.get("D2L_RESULTS_DIR")
+    if staged and not (os.environ.get(CHAPTER_ENV) and mode != run_mode()):
+        return Path(staged)
+    base = project_root() / "results"
     return base if mode == "full" else base / mode
 
 
@@ -146,8 +152,18 @@ def _read_json(path: Path) -> dict | None:
 def load_results(framework: str, chapter: str, mode: str | None = None,
                  seed: int = DEFAULT_SEED, directory: str | os.PathLike | None = None
                  ) -> dict | None:
-    """The results file of one chapter, framework and seed as a dict, or None if absent."""
-    return _read_json(results_path(framework, chapter, mode, seed, directory))
+    """The results file of one chapter, framework and seed as a dict, or None if absent.
+
+    Without ``directory``, in a notebook the grid executes, a file that this execution has
+    not written is read from the grid's results folder (``$D2L_RESULTS_RECORDED``), as
+    :func:`load_seeds` does: a seed-1 execution reads seed 0 there.
+    """
+    data = _read_json(results_path(framework, chapter, mode, seed, directory))
+    recorded = os.environ.get(RECORDED_ENV)
+    if (data is None and directory is None and recorded
+            and results_dir(mode) == results_dir()):  # the run's own mode: staged
+        data = _read_json(results_path(framework, chapter, mode, seed, recorded))
+    return data
 
 
 def history_from_record(run: dict) -> History:
@@ -517,7 +533,8 @@ def conclusions_table(path: Path | None = None) -> str | None:
                        f"{text}" for text, seeds in misses.items()]
         rows.append(f"| {chapter} | {mode} | " + " | ".join(row) + " |")
     rows += ["", "A cell counts the seeds executed on the grid in which every conclusion the "
-             "chapter checks held; each chapter's conclusions cell lists them."]
+             "chapter checks held (each chapter's conclusions cell lists them); a chapter "
+             "and mode without a row have no execution recorded here yet."]
     rows += ["", "Did not hold:", "", *failed] if failed else ["", "Every conclusion held."]
     return "\n".join(rows)
 

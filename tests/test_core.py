@@ -143,9 +143,10 @@ def test_conclusions_are_recorded_only_under_the_grid_and_tabled_per_mode(monkey
     claims = {"cosine beats the constant rate": True, "no run collapses": False}
     assert results.record_conclusions(claims, "class") is None  # a reader's own run
     assert not (tmp_path / "staging").exists()
-    monkeypatch.setenv(results.CHAPTER_ENV, "lr_scheduler")
+    monkeypatch.setenv(results.CHAPTER_ENV, "lr_scheduler")  # as the grid's kernel has
     monkeypatch.setenv("D2L_FRAMEWORK", "jax")
     monkeypatch.setenv("D2L_SEED", "2")
+    monkeypatch.setenv("D2L_MODE", "class")
     report.conclusions(claims, "class")  # what a chapter's conclusions cell calls
     staged = json.loads((tmp_path / "staging" / results.CONCLUSIONS_FILE).read_text())
     assert staged == {"chapter": "lr_scheduler", "framework": "jax", "mode": "class",
@@ -164,6 +165,31 @@ def test_conclusions_are_recorded_only_under_the_grid_and_tabled_per_mode(monkey
     assert table[3] == "| lr_scheduler | class | – | – | – | 1 of 2 |"
     assert table[-1] == "* lr_scheduler, class mode, jax, seed 2: no run collapses"
     assert results.conclusions_table(tmp_path / "none.json") is None
+
+
+def test_a_grid_execution_stages_its_own_results_and_reads_the_others(monkeypatch,
+                                                                      tmp_path):
+    recorded, staging = tmp_path / "grid", tmp_path / "staging"
+    history = History(framework="jax", mode="class")
+    fit(_scripted_epochs([0.3, 0.2], [2.0, 1.0]), lambda: 0.75, 2, history, animator=False,
+        verbose=False)
+    monkeypatch.setenv("D2L_MODE", "class")
+    monkeypatch.setenv("D2L_RESULTS_DIR", str(recorded))
+    results.record_run("lr_finder", "suggested", history)  # seed 0, recorded before
+    monkeypatch.setenv("D2L_RESULTS_DIR", str(staging))
+    monkeypatch.setenv(results.RECORDED_ENV, str(recorded))
+    monkeypatch.setenv(results.CHAPTER_ENV, "lr_finder")
+    monkeypatch.setenv("D2L_SEED", "1")
+    assert results.results_dir() == results.results_dir("class") == staging
+    # another mode: the project's folder, not the staging one
+    assert results.results_dir("full") == results.project_root() / "results"
+    # seed 0 is not staged by this (seed-1) execution: read from the grid's folder
+    seed0 = results.load_results("jax", "lr_finder")
+    assert seed0 is not None and results.history_from_record(
+        seed0["runs"]["suggested"]).train_loss == [2.0, 1.0]
+    assert results.load_results("jax", "lr_finder", directory=staging) is None
+    monkeypatch.delenv(results.CHAPTER_ENV)  # not under the grid: D2L_RESULTS_DIR for all
+    assert results.results_dir("full") == staging
 
 
 def test_compare_with_d2l_table():
