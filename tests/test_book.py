@@ -193,10 +193,11 @@ def test_the_opening_box_shows_the_measured_minutes_per_mode(browser, site, name
     if expected is None:
         assert sources.NO_TIMINGS.split(":")[0] in box.inner_text()
     else:  # the table of results/timings.json, as a table, with the CPU it was measured on
-        rows = box.locator("table tbody tr").all_inner_texts()
-        want = [line.strip("| ").replace(" | ", "\t") for line in expected.splitlines()[2:]
-                if line.startswith("| ")]
-        assert [row.strip() for row in rows] == want
+        rows = box.locator("table tbody tr").evaluate_all(
+            "rows => rows.map(r => [...r.querySelectorAll('td')].map(c => c.textContent.trim()))")
+        want = [[cell.strip() for cell in line.strip("| ").split(" | ")]
+                for line in expected.splitlines()[2:] if line.startswith("| ")]
+        assert rows == want
         assert "thread" in box.locator("li").first.inner_text()
     context.close()
 
