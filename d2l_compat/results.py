@@ -56,6 +56,10 @@ def project_root() -> Path:
     return here if (here / "pyproject.toml").exists() else Path.cwd()
 
 
+CHAPTER_ENV = "D2L_CHAPTER"
+"""Set by the grid for a notebook it executes: the chapter's name."""
+
+
 def results_dir(mode: str | None = None) -> Path:
     """``$D2L_RESULTS_DIR``, else ``results/`` (full) or ``results/<mode>/`` (class, smoke).
 
@@ -425,6 +429,14 @@ def record_timing(path: Path, task, seconds: float, threads: int, cpu: str,
     return write_json_atomic(path, dict(sorted(data.items())))
 
 
+def _row_order(chapter_mode: tuple[str, str]) -> tuple:
+    """Rows of the per-mode tables: chapters in book order, then modes full, class, smoke."""
+    chapter, mode = chapter_mode
+    chapters, modes = list(CHAPTER_TITLES), list(RUN_MODES)
+    return (chapters.index(chapter) if chapter in chapters else len(chapters), chapter,
+            modes.index(mode) if mode in modes else len(modes))
+
+
 def timings_table(path: Path | None = None, chapter: str | None = None) -> str | None:
     """Markdown: minutes per chapter and mode (rows) and framework (columns), from the
     running-times file (default: ``results/timings.json``); None if nothing is recorded.
@@ -443,13 +455,11 @@ def timings_table(path: Path | None = None, chapter: str | None = None) -> str |
     for r in records:
         cells.setdefault((r["chapter"], r["mode"]), {}).setdefault(
             r["framework"], []).append(r["seconds"])
-    order = {name: i for i, name in enumerate(CHAPTER_TITLES)}
     modes = {mode: i for i, mode in enumerate(RUN_MODES)}
     first = [] if chapter else ["chapter"]
     rows = ["| " + " | ".join([*first, "mode", *FRAMEWORKS]) + " |",
             "|---" * (len(first) + 1 + len(FRAMEWORKS)) + "|"]
-    for name, mode in sorted(cells, key=lambda k: (order.get(k[0], len(order)), k[0],
-                                                   modes.get(k[1], len(modes)))):
+    for name, mode in sorted(cells, key=_row_order):
         times = cells[(name, mode)]
         row = [f"{fmean(times[fw]) / 60:.1f} min" if fw in times else "–" for fw in FRAMEWORKS]
         rows.append("| " + " | ".join([*([] if chapter else [name]), mode, *row]) + " |")
@@ -469,8 +479,6 @@ def timings_table(path: Path | None = None, chapter: str | None = None) -> str |
 CONCLUSIONS_FILE = "conclusions.json"
 """Beside the running times: which of its conclusions each grid execution bore out."""
 CONCLUSIONS_TITLE = "Which conclusions hold, per mode"
-CHAPTER_ENV = "D2L_CHAPTER"
-"""Set by the grid for a notebook it executes: the chapter's name."""
 
 
 def record_conclusions(claims: dict[str, bool], mode: str) -> Path | None:
@@ -511,13 +519,10 @@ def conclusions_table(path: Path | None = None) -> str | None:
     cells: dict[tuple[str, str], dict[str, list[dict]]] = {}
     for r in records:
         cells.setdefault((r["chapter"], r["mode"]), {}).setdefault(r["framework"], []).append(r)
-    order = {chapter: i for i, chapter in enumerate(CHAPTER_TITLES)}
-    modes = {mode: i for i, mode in enumerate(RUN_MODES)}
     rows = ["| chapter | mode | " + " | ".join(FRAMEWORKS) + " |",
             "|---|---|" + "---|" * len(FRAMEWORKS)]
     failed = []
-    for chapter, mode in sorted(cells, key=lambda k: (order.get(k[0], len(order)), k[0],
-                                                      modes.get(k[1], len(modes)))):
+    for chapter, mode in sorted(cells, key=_row_order):
         row = []
         for framework in FRAMEWORKS:
             runs = sorted(cells[(chapter, mode)].get(framework, []), key=lambda r: r["seed"])
