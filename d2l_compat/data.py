@@ -405,20 +405,39 @@ def cycle_batches(loader):
         epoch += 1
 
 
-def fashion_mnist_arrays(resize=None, layout: str = "NCHW", mode: str | None = None):
+def check_class_train(class_train) -> int | None:
+    """``class_train`` if it is None or a multiple of 10 in 10 .. 60,000, else ValueError."""
+    if class_train is not None:
+        check_int("class_train", class_train, minimum=NUM_CLASSES)
+        if class_train > SPLIT_SIZES["train"] or class_train % NUM_CLASSES:
+            raise ValueError(f"class_train must be a multiple of {NUM_CLASSES} (the subset "
+                             f"has as many images of every class) of at most "
+                             f"{SPLIT_SIZES['train']:,}, got {class_train}")
+    return class_train
+
+
+def fashion_mnist_arrays(resize=None, layout: str = "NCHW", mode: str | None = None,
+                         class_train: int | None = None):
     """Float32 images scaled to [0, 1] in ``layout`` and int32 labels, per split.
 
     In class and smoke mode (``mode``, by default the run mode ``D2L_MODE``) a fixed
-    class-balanced subset of the size ``SUBSET_SIZES[mode]`` is returned.
+    class-balanced subset of the size ``SUBSET_SIZES[mode]`` is returned. ``class_train``
+    sets the size of the class-mode training subset instead (other modes ignore it): a
+    chapter whose lesson needs more updates per epoch asks for more images. The subsets
+    are nested: a larger one holds every image of a smaller one.
     """
     if layout not in ("NCHW", "NHWC"):
         raise ValueError(f"layout must be 'NCHW' or 'NHWC', got {layout!r}")
     mode = run_mode() if mode is None else check_mode(mode, "mode")
+    check_class_train(class_train)
     data = load_fashion_mnist()
     splits = {}
     for split, X, y in (("train", data.X_train, data.y_train), ("test", data.X_test, data.y_test)):
         if mode in SUBSET_SIZES:
-            idx = balanced_subset(y, SUBSET_SIZES[mode][split])
+            size = SUBSET_SIZES[mode][split]
+            if mode == "class" and split == "train" and class_train is not None:
+                size = class_train
+            idx = balanced_subset(y, size)
             X, y = X[idx], y[idx]
         X = X.astype(np.float32) / 255.0
         if resize:
@@ -430,15 +449,18 @@ def fashion_mnist_arrays(resize=None, layout: str = "NCHW", mode: str | None = N
 
 def load_data_fashion_mnist(batch_size: int, resize=None, layout: str = "NCHW",
                             convert=None, seed: int = DEFAULT_SEED, loader=None,
-                            mode: str | None = None):
+                            mode: str | None = None, class_train: int | None = None):
     """D2L's loader, framework-free: (train_iter, test_iter) of in-memory batches.
 
     ``loader`` is the class of the two iterables, :class:`ArrayBatches` or a subclass
     (a room's, e.g. one that Keras' ``fit`` also accepts). ``mode`` chooses the data of
-    another run mode than the current one (``"full"``: the whole data set).
+    another run mode than the current one (``"full"``: the whole data set);
+    ``class_train`` the size of the class-mode training subset (see
+    :func:`fashion_mnist_arrays`).
     """
     loader = loader or ArrayBatches
-    splits, data = fashion_mnist_arrays(resize=resize, layout=layout, mode=mode)
+    splits, data = fashion_mnist_arrays(resize=resize, layout=layout, mode=mode,
+                                        class_train=class_train)
     provenance = dict(convert=convert, source=data.source,
                       split_reconstructed=data.split_reconstructed)
     train_iter = loader(*splits["train"], batch_size, shuffle=True, seed=seed, **provenance)

@@ -88,13 +88,14 @@ def _device_name(device) -> str:
 
 
 def load_data_fashion_mnist(batch_size: int, resize=None, seed: int = DEFAULT_SEED,
-                            mode: str | None = None):
+                            mode: str | None = None, class_train: int | None = None):
     """Fashion-MNIST in memory as (train_iter, test_iter) of NHWC float32 jax arrays."""
     def to_arrays(X, y):
         return jnp.asarray(X), jnp.asarray(y)
 
     return _data.load_data_fashion_mnist(batch_size, resize=resize, layout="NHWC",
-                                         convert=to_arrays, seed=seed, mode=mode)
+                                         convert=to_arrays, seed=seed, mode=mode,
+                                         class_train=class_train)
 
 
 # ------------------------------------------------------------------------- the model

@@ -56,7 +56,7 @@ def default_device() -> mx.Context:
 
 
 def load_data_fashion_mnist(batch_size: int, resize=None, seed: int = DEFAULT_SEED,
-                            mode: str | None = None):
+                            mode: str | None = None, class_train: int | None = None):
     """Fashion-MNIST in memory as (train_iter, test_iter) of NCHW float32 / int32 arrays.
 
     The batches are ``mx.nd`` NDArrays, or ``mx.np`` ndarrays (which have D2L's
@@ -68,7 +68,8 @@ def load_data_fashion_mnist(batch_size: int, resize=None, seed: int = DEFAULT_SE
         return module.array(X, dtype="float32"), module.array(y, dtype="int32")
 
     return _data.load_data_fashion_mnist(batch_size, resize=resize, layout="NCHW",
-                                         convert=to_ndarrays, seed=seed, mode=mode)
+                                         convert=to_ndarrays, seed=seed, mode=mode,
+                                         class_train=class_train)
 
 
 def load_lenet_weights(net: gluon.Block, weights) -> gluon.Block:

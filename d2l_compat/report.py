@@ -52,7 +52,7 @@ from statistics import fmean
 
 from d2l_compat import plotting
 from d2l_compat.results import record_conclusions
-from d2l_compat.training import CHANCE_LOSS, COLLAPSE_FRACTION, History
+from d2l_compat.training import STUCK, History
 
 # Metric -> (column header, words for prose).
 METRICS = {
@@ -275,18 +275,9 @@ def plot_runs(histories: dict[str, History], metrics=("train_loss", "test_acc"),
 
 
 # ---------------------------------------------------------------------- tables
-STUCK = "at chance in every epoch"
-
-
-def _stuck(history: History) -> bool:
-    """Every epoch's training loss at chance level, and neither collapsed nor diverged."""
-    level = COLLAPSE_FRACTION * CHANCE_LOSS
-    return (not history.collapsed and not history.diverged
-            and all(loss >= level for loss in history.train_loss))
-
 
 def _outcome(history: History) -> str:
-    notes = [STUCK] if _stuck(history) else []
+    notes = [STUCK] if history.stuck else []
     if history.collapsed:
         notes.append(f"collapsed in epoch {history.collapsed_at}")
     if history.diverged:
@@ -351,7 +342,7 @@ def seed_table(per_seed: dict[int, dict[str, History]], metric: str = "test_acc"
         histories = [seed_runs[run] for seed_runs in per_seed.values()]
         values = [v for v in (_final(h, metric) for h in histories) if math.isfinite(v)]
         collapsed = f"{sum(h.collapsed for h in histories)} of {n}"
-        for count, words in ((sum(map(_stuck, histories)), STUCK),
+        for count, words in ((sum(h.stuck for h in histories), STUCK),
                              (sum(h.diverged for h in histories), "diverged")):
             if count:
                 collapsed += f"; {count} {words}"
@@ -454,7 +445,7 @@ def collapse_summary(histories: dict[str, History]) -> str:
     runs = _plural(len(histories), "run")
     first = (f"{len(collapsed)} of {runs} collapsed: {', '.join(collapsed)}" if collapsed
              else f"none of {runs} collapsed")
-    stuck = [str(name) for name, h in histories.items() if _stuck(h)]
+    stuck = [str(name) for name, h in histories.items() if h.stuck]
     middle = [f"{len(stuck)} {STUCK}: {', '.join(stuck)}"] if stuck else []
     last = (f"{len(diverged)} diverged: {', '.join(diverged)}" if diverged
             else "none diverged")

@@ -26,7 +26,7 @@ from statistics import fmean
 from d2l_compat import FRAMEWORKS
 from d2l_compat.checks import check_int
 from d2l_compat.runmode import DEFAULT_SEED, RUN_MODES, run_mode, run_seed
-from d2l_compat.training import History, collapse_epoch
+from d2l_compat.training import STUCK, History, collapse_epoch
 
 # D2L v1.0.3 published outputs (GPU, single unseeded runs): train loss, train acc, test acc.
 D2L_REFERENCE = {
@@ -224,14 +224,16 @@ def load_seeds(framework: str, chapter: str, mode: str | None = None,
 
 @dataclass(frozen=True)
 class SeedStats:
-    """A final metric of one run over seeds: ``n`` values, their mean, min and max, and in
-    how many seeds the run collapsed (:func:`d2l_compat.training.collapse_epoch`)."""
+    """A final metric of one run over seeds: ``n`` values, their mean, min and max, in how
+    many seeds the run collapsed (:func:`d2l_compat.training.collapse_epoch`) and in how
+    many it stayed at chance level in every epoch (``History.stuck``)."""
 
     n: int
     mean: float
     min: float
     max: float
     collapsed: int
+    stuck: int = 0
 
     @property
     def spread(self) -> float:
@@ -240,7 +242,8 @@ class SeedStats:
 
     def __str__(self) -> str:
         text = f"mean {self.mean:.3f}, {self.min:.3f}–{self.max:.3f} over {self.n} seeds"
-        return text + (f", {self.collapsed} of {self.n} collapsed" if self.collapsed else "")
+        return text + "".join(f", {count} of {self.n} {words}" for count, words in
+                               ((self.collapsed, "collapsed"), (self.stuck, STUCK)) if count)
 
 
 def seed_stats(histories, metric: str = "test_acc") -> SeedStats:
@@ -273,7 +276,7 @@ def seed_stats(histories, metric: str = "test_acc") -> SeedStats:
     nan = math.nan
     return SeedStats(n=len(values), mean=sum(values) / len(values) if finite else nan,
                      min=min(values) if finite else nan, max=max(values) if finite else nan,
-                     collapsed=collapsed)
+                     collapsed=collapsed, stuck=sum(h.stuck for h in histories))
 
 
 def compare_with_d2l(histories: dict[str, History], framework: str) -> str:
@@ -299,7 +302,10 @@ CHAPTER_TITLES = {
 
 def collapse_note(history: History) -> str:
     """``" (collapsed at epoch k)"`` (k counted from 1, as the chapters print epochs) when
-    the run's training loss returned to chance level, else ``""``."""
+    the run's training loss returned to chance level, ``" (at chance in every epoch)"``
+    when it never left it, else ``""``."""
+    if history.stuck:
+        return f" ({STUCK})"
     epoch = collapse_epoch(history.train_loss)
     return "" if epoch is None else f" (collapsed at epoch {epoch + 1})"
 
@@ -317,7 +323,8 @@ def _seeds_cell(histories: list[History]) -> str:
         return "—"
     acc = seed_stats(histories)
     return (f"{acc.mean:.3f} ({acc.min:.3f}–{acc.max:.3f}), "
-            f"{acc.collapsed} of {acc.n} collapsed")
+            f"{acc.collapsed} of {acc.n} collapsed"
+            + (f", {acc.stuck} of {acc.n} {STUCK}" if acc.stuck else ""))
 
 
 def chapter_table(chapter: str, mode: str = "full") -> str | None:
@@ -344,7 +351,8 @@ def chapter_table(chapter: str, mode: str = "full") -> str | None:
     if any(len(seeds) > 1 for seeds in found.values()):
         counts = ", ".join(f"{fw} {len(seeds)}" for fw, seeds in found.items())
         lines += ["", f"Over seeds (seeds per framework: {counts}) — test accuracy mean "
-                  "(min–max), and in how many seeds the run collapsed:", ""] + header
+                  "(min–max), and in how many seeds the run collapsed (or stayed at chance in "
+                  "every epoch):", ""] + header
         for run in runs:
             cells = [_seeds_cell([by_run[run] for by_run in found.get(fw, {}).values()
                                   if run in by_run]) for fw in FRAMEWORKS]
@@ -384,7 +392,8 @@ def write_readme(mode: str = "full") -> Path:
              f"files beside it: {mode}-mode runs on a CPU. Cells are "
              "**test accuracy / train loss** after the last epoch of seed 0; a run whose "
              "training loss went back to chance level (ln 10) is marked with the epoch it "
-             "collapsed. Where several seeds were run (`python -m d2l_compat.reproduce "
+             "collapsed, one whose loss never left chance level as *at chance in every "
+             "epoch*. Where several seeds were run (`python -m d2l_compat.reproduce "
              "--seeds 0 1 2`), a second table gives the spread over seeds. Runs are "
              "deterministic on one machine but differ between CPU models.", ""]
     for chapter, title in CHAPTER_TITLES.items():
@@ -419,14 +428,21 @@ def record_timing(path: Path, task, seconds: float, threads: int, cpu: str,
     names the CPU, the threads the kernel had and how many notebooks the grid ran at once
     (``at_once``: two single-threaded notebooks on two cores take longer each than one
     alone), since a time means nothing without them; an execution of the same (chapter,
-    framework, mode, seed) replaces the older one.
+    framework, mode, seed) replaces the older one. ``worker_env: false`` says the kernel
+    did not inherit the Dask worker's own settings (:func:`~d2l_compat.reproduce.kernel_env`);
+    records from before that fix lack the key, and the table names them apart.
     """
     data = _read_json(path) or {}
     data[f"{task.chapter}/{task.framework}/{task.mode}/seed{task.seed}"] = {
         "chapter": task.chapter, "framework": task.framework, "mode": task.mode,
         "seed": task.seed, "seconds": round(float(seconds), 1), "threads": int(threads),
-        "at_once": int(at_once), "cpu": cpu, "date": time.strftime("%Y-%m-%d")}
+        "at_once": int(at_once), "cpu": cpu, "worker_env": False,
+        "date": time.strftime("%Y-%m-%d")}
     return write_json_atomic(path, dict(sorted(data.items())))
+
+
+OLD_WORKER_ENV = ("measured by an earlier grid whose kernels inherited the Dask worker's "
+                  "memory setting, which slowed them: these times are too long")
 
 
 def _row_order(chapter_mode: tuple[str, str]) -> tuple:
@@ -466,12 +482,13 @@ def timings_table(path: Path | None = None, chapter: str | None = None) -> str |
     rows += ["", "Measured as wall-clock time of one notebook execution on the grid "
              "(imports and plots included), per mode:", ""]
     for mode in sorted({r["mode"] for r in records}, key=lambda m: modes.get(m, len(modes))):
-        setups = sorted({(r["cpu"], r["threads"], r.get("at_once", 1)) for r in records
-                         if r["mode"] == mode})
+        setups = sorted({(r["cpu"], r["threads"], r.get("at_once", 1),
+                          r.get("worker_env", True)) for r in records if r["mode"] == mode})
         rows.append(f"* {mode}: " + "; ".join(
             f"{cpu}, {threads} thread{'s' if threads > 1 else ''} per notebook, "
             + ("one notebook at a time" if at_once == 1 else f"{at_once} notebooks at once")
-            for cpu, threads, at_once in setups))
+            + (f" ({OLD_WORKER_ENV})" if inherited else "")
+            for cpu, threads, at_once, inherited in setups))
     return "\n".join(rows)
 
 

@@ -62,10 +62,11 @@ class Room(Protocol):
         """All GPUs, or ``[cpu]`` when there is none (D2L's ``try_all_gpus``)."""
 
     def load_data_fashion_mnist(self, batch_size: int, resize=None, seed: int = DEFAULT_SEED,
-                                mode: str | None = None):
+                                mode: str | None = None, class_train: int | None = None):
         """``(train_iter, test_iter)``: :class:`~d2l_compat.data.ArrayBatches` of
         Fashion-MNIST yielding the framework's arrays in its layout (NCHW or NHWC): the
-        data of the run mode, or of ``mode`` if given (``"full"``: the whole data set)."""
+        data of the run mode, or of ``mode`` if given (``"full"``: the whole data set);
+        ``class_train`` sizes the class-mode training subset (other modes ignore it)."""
 
     def lenet(self, seed: int = DEFAULT_SEED):
         """The chapter's LeNet with the weights ``d2l_compat.models.lenet_weights(seed)``."""

@@ -101,14 +101,14 @@ def _device_label(device: str) -> str:
 
 
 def load_data_fashion_mnist(batch_size: int, resize=None, seed: int = DEFAULT_SEED,
-                            mode: str | None = None):
+                            mode: str | None = None, class_train: int | None = None):
     """Fashion-MNIST in memory as (train_iter, test_iter) of NHWC float32 / int32 tensors."""
     def to_tensors(X, y):
         return tf.convert_to_tensor(X), tf.convert_to_tensor(y)
 
     return _data.load_data_fashion_mnist(batch_size, resize=resize, layout="NHWC",
                                          convert=to_tensors, seed=seed, loader=KerasBatches,
-                                         mode=mode)
+                                         mode=mode, class_train=class_train)
 
 
 class KerasBatches(_data.ArrayBatches, keras.utils.PyDataset):

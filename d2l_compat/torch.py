@@ -51,13 +51,14 @@ def default_device() -> torch.device:
 
 
 def load_data_fashion_mnist(batch_size: int, resize=None, seed: int = DEFAULT_SEED,
-                            mode: str | None = None):
+                            mode: str | None = None, class_train: int | None = None):
     """Fashion-MNIST in memory as (train_iter, test_iter) of NCHW float32 / int64 tensors."""
     def to_tensors(X, y):
         return torch.from_numpy(X), torch.from_numpy(y).long()
 
     return _data.load_data_fashion_mnist(batch_size, resize=resize, layout="NCHW",
-                                         convert=to_tensors, seed=seed, mode=mode)
+                                         convert=to_tensors, seed=seed, mode=mode,
+                                         class_train=class_train)
 
 
 def load_lenet_weights(net: nn.Module, weights) -> nn.Module:

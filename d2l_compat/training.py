@@ -61,6 +61,28 @@ def collapse_epoch(train_losses) -> int | None:
     return None
 
 
+STUCK = "at chance in every epoch"  # how tables and summaries name such a run
+
+
+def stuck_at_chance(train_losses) -> bool:
+    """True when every epoch's training loss is at chance level: the run never trained.
+
+    Such a run is not *collapsed* (:func:`collapse_epoch`: it never learned, so it could
+    not lose it), yet it ends no better than guessing; a run at a rate too large for its
+    first updates ends so (or collapses within its first epoch, which looks the same).
+    Chance level is ``COLLAPSE_FRACTION * CHANCE_LOSS``; a non-finite loss is divergence,
+    not this. An empty list is not stuck.
+
+    >>> stuck_at_chance([2.31, 2.303, 2.302])
+    True
+    >>> stuck_at_chance([2.31, 1.9, 2.30])   # it moved below chance level once
+    False
+    """
+    level = COLLAPSE_FRACTION * CHANCE_LOSS
+    losses = list(train_losses)
+    return bool(losses) and all(math.isfinite(loss) and loss >= level for loss in losses)
+
+
 @dataclass
 class EpochStats:
     """What one epoch of training returns to the loop."""
@@ -124,6 +146,12 @@ class History:
     def collapsed(self) -> bool:
         """True when the training loss returned to chance level (see ``collapse_epoch``)."""
         return self.collapsed_at is not None
+
+    @property
+    def stuck(self) -> bool:
+        """True when the training loss was at chance level in every epoch, and the run
+        neither collapsed nor diverged (see :func:`stuck_at_chance`)."""
+        return not self.collapsed and not self.diverged and stuck_at_chance(self.train_loss)
 
     def collapse_record(self) -> EpochRecord | None:
         """The record of the epoch in which this run collapsed, or None.

@@ -128,6 +128,25 @@ def test_class_mode_trains_on_a_larger_balanced_subset():
     assert len(y) > data.SUBSET_SIZES["smoke"]["train"]
 
 
+def test_a_chapter_can_ask_for_a_larger_class_subset_that_holds_the_default_one():
+    size = 2 * data.SUBSET_SIZES["class"]["train"]
+    train_iter, test_iter = data.load_data_fashion_mnist(256, mode="class", class_train=size)
+    assert np.bincount(train_iter.y).tolist() == [size // 10] * 10
+    assert len(test_iter.y) == data.SUBSET_SIZES["class"]["test"]  # the test set is the same
+    default, _ = data.fashion_mnist_arrays(mode="class")
+    larger, _ = data.fashion_mnist_arrays(mode="class", class_train=size)
+    X_small, X_large = default["train"][0], larger["train"][0]
+    flat = {x.tobytes() for x in X_large}
+    assert all(x.tobytes() in flat for x in X_small[::50])  # nested: the 5,000 are among them
+    full, _ = data.fashion_mnist_arrays(mode="full", class_train=size)  # ignored outside class
+    assert len(full["train"][1]) == data.SPLIT_SIZES["train"]
+    for bad in (12_345, 0, 70_000):
+        with pytest.raises(ValueError, match="class_train must be"):
+            data.load_data_fashion_mnist(256, mode="class", class_train=bad)
+    with pytest.raises(TypeError, match="class_train"):
+        data.fashion_mnist_arrays(mode="class", class_train=5000.0)
+
+
 def test_the_data_of_another_mode_can_be_chosen_and_a_bad_mode_is_named(monkeypatch):
     monkeypatch.setenv("D2L_MODE", "smoke")
     train_iter, test_iter = data.load_data_fashion_mnist(256, mode="full")

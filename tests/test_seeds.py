@@ -45,6 +45,39 @@ def test_collapse_is_shown_in_the_seed_zero_table(results_tmp):
     assert "Over seeds" not in table
 
 
+def test_a_run_that_never_left_chance_level_is_named_not_counted_as_fine(results_tmp,
+                                                                       monkeypatch):
+    for seed, losses in ((0, [2.31, 2.305, 2.303]), (1, [1.0, 0.5, 0.3])):
+        monkeypatch.setenv("D2L_SEED", str(seed))
+        results.record_run("lenet", "baseline", history(losses, 0.1 if seed == 0 else 0.8,
+                                                        seed))
+    seeds = results.load_seeds("jax", "lenet", "smoke")
+    assert [seeds[s]["baseline"].stuck for s in (0, 1)] == [True, False]
+    stats = results.seed_stats(by_run["baseline"] for by_run in seeds.values())
+    assert (stats.collapsed, stats.stuck) == (0, 1)
+    assert str(stats).endswith("over 2 seeds, 1 of 2 at chance in every epoch")
+    table = results.chapter_table("lenet", "smoke")
+    assert "| 0.100 (at chance in every epoch) / 2.303 |" in table
+    assert "0.450 (0.100–0.800), 0 of 2 collapsed, 1 of 2 at chance in every epoch |" in table
+
+
+def test_the_timings_table_names_records_of_the_grid_before_the_worker_env_fix(tmp_path):
+    path = tmp_path / "timings.json"
+    cpu = "Some CPU; vector extensions: avx2"
+    old = {"chapter": "lenet", "framework": "jax", "mode": "full", "seed": 0, "seconds": 600,
+           "threads": 1, "at_once": 2, "cpu": cpu, "date": "2026-12-01"}
+    path.write_text(json.dumps({"lenet/jax/full/seed0": old,
+                                "lenet/jax/class/seed0": {**old, "mode": "class",
+                                                          "seconds": 60, "threads": 2,
+                                                          "at_once": 1,
+                                                          "worker_env": False}}))
+    lines = results.timings_table(path).splitlines()
+    assert "| lenet | full | – | – | – | 10.0 min |" in lines
+    assert f"* full: {cpu}, 1 thread per notebook, 2 notebooks at once " \
+           f"({results.OLD_WORKER_ENV})" in lines
+    assert f"* class: {cpu}, 2 threads per notebook, one notebook at a time" in lines
+
+
 def test_a_history_of_another_seed_is_refused_and_nothing_is_written(results_tmp,
                                                                      monkeypatch):
     monkeypatch.setenv("D2L_SEED", "1")

@@ -1,6 +1,7 @@
 """Chapter sources: the rules of chapters/<chapter>.md and the notebooks generated from them."""
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -160,6 +161,10 @@ def test_every_chapter_opens_with_the_run_modes_and_their_subset_sizes(source):
     for mode in RUN_MODES:
         assert f"`{mode}`" in box, f"{source.name}: the opening box does not name {mode} mode"
     sizes = SUBSET_SIZES["class"]
-    assert f"{sizes['train']:,} training and {sizes['test']:,} test images" in box
+    # a chapter that asks for a larger class-mode training subset says so in its box
+    asked = set(re.findall(r"class_train=(\d[\d_]*)", source.read_text()))
+    assert len(asked) <= 1, f"{source.name}: several class_train values {asked}"
+    train = int(asked.pop()) if asked else sizes["train"]
+    assert f"{train:,} training and {sizes['test']:,} test images" in box
     assert 'set_mode("class")' in box and "How long a chapter takes, per mode" in box
     assert sources.TIMINGS_MARKER in box  # the measured minutes, filled in when generated
