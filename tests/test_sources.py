@@ -83,10 +83,12 @@ def test_the_box_shows_the_chapters_running_times_from_the_timings_file(tmp_path
     timings = tmp_path / "timings.json"
     timings.write_text(json.dumps({"demo/jax/class/seed0": {
         "chapter": "demo", "framework": "jax", "mode": "class", "seed": 0, "seconds": 90.0,
-        "threads": 2, "at_once": 1, "cpu": "AMD EPYC (AVX-512)", "date": "2026-12-02"},
+        "threads": 2, "at_once": 1, "cpu": "AMD EPYC (AVX-512)", "worker_env": False,
+            "date": "2026-12-02"},
         "other/jax/class/seed0": {
         "chapter": "other", "framework": "jax", "mode": "class", "seed": 0, "seconds": 30.0,
-        "threads": 2, "at_once": 1, "cpu": "AMD EPYC (AVX-512)", "date": "2026-12-02"}}))
+        "threads": 2, "at_once": 1, "cpu": "AMD EPYC (AVX-512)", "worker_env": False,
+            "date": "2026-12-02"}}))
     box = sources.generate(chapter, "jax", timings=timings)["cells"][1]["source"]
     assert box.splitlines() == [
         "> **Box.** Minutes:", ">",
