@@ -107,8 +107,16 @@ THREAD_ENV = {
     "XLA_FLAGS": "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1",
     "MXNET_CPU_WORKER_NTHREADS": "1",
     "OMP_WAIT_POLICY": "passive",
-    "TF_CPP_MIN_LOG_LEVEL": "2",
 }
+QUIET_ENV = {"TF_CPP_MIN_LOG_LEVEL": "2"}  # every kernel: TensorFlow's C++ start-up log off
+
+FRAMEWORK_THREADS = 0
+"""``threads`` value (``--threads 0``) that sets no thread variable: each framework picks
+its own thread count, as in a reader's Jupyter. On a 2-core x86 machine torch, TensorFlow
+and XLA use both cores; MXNet, not told otherwise, runs its operators on half the
+processors it sees (it assumes hyper-threading), so on one thread, and its one engine
+worker. A class-mode MXNet chapter ran a third faster that way than with 2 OpenMP threads
+(lr_scheduler, 10,000 training images, same machine)."""
 
 # The distributions whose versions change a framework's numbers.
 FRAMEWORK_PACKAGES = {
@@ -281,13 +289,17 @@ ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*m")  # the colours of IPython's tracebac
 
 
 def thread_env(threads: int = 1) -> dict[str, str]:
-    """:data:`THREAD_ENV` for ``threads`` threads per kernel (the XLA flag only for 1).
+    """:data:`THREAD_ENV` for ``threads`` threads per kernel (the XLA flag only for 1);
+    for :data:`FRAMEWORK_THREADS` (0) no thread variable at all.
 
-    >>> thread_env(4)["OMP_NUM_THREADS"], "XLA_FLAGS" in thread_env(4)
-    ('4', False)
+    >>> thread_env(4)["OMP_NUM_THREADS"], "XLA_FLAGS" in thread_env(4), thread_env(0)
+    ('4', False, {})
     """
-    if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
-        raise ValueError(f"threads must be a positive int, got {threads!r}")
+    if isinstance(threads, bool) or not isinstance(threads, int) or threads < 0:
+        raise ValueError(f"threads must be a positive int, or {FRAMEWORK_THREADS} for each "
+                         f"framework's own default, got {threads!r}")
+    if threads == FRAMEWORK_THREADS:
+        return {}
     env = {k: (str(threads) if v == "1" else v) for k, v in THREAD_ENV.items()}
     if threads > 1:
         del env["XLA_FLAGS"]
@@ -309,10 +321,11 @@ def worker_only_env() -> set[str]:
 
 def kernel_env(task: Task, staging: str, threads: int = 1) -> dict[str, str]:
     """The kernel's environment: this process's without the Dask worker's own settings
-    (:func:`worker_only_env`), :func:`thread_env`, the run's parameters."""
-    dropped = worker_only_env()
+    (:func:`worker_only_env`) and without any thread variable of :data:`THREAD_ENV`,
+    then :func:`thread_env`, :data:`QUIET_ENV`, the run's parameters."""
+    dropped = worker_only_env() | set(THREAD_ENV)
     env = {k: v for k, v in os.environ.items() if k not in dropped}
-    env.update(thread_env(threads))
+    env.update(thread_env(threads), **QUIET_ENV)
     env.update(D2L_MODE=task.mode, D2L_SEED=str(task.seed), D2L_FRAMEWORK=task.framework,
                D2L_RESULTS_DIR=staging, **{CHAPTER_ENV: task.chapter})
     view = None if task.isolated else (task.recorded or task.results)
@@ -500,8 +513,9 @@ def parser(description: str = "Execute notebooks on a Dask grid.") -> argparse.A
     p.add_argument("--retries", type=int, default=DEFAULT_RETRIES)
     p.add_argument("--timeout", type=int, default=CELL_TIMEOUT, help="seconds per cell")
     p.add_argument("--threads", type=int, default=1,
-                   help="threads per notebook (default 1; e.g. --workers 1 --threads 2 "
-                        "to time a notebook as a reader runs it, alone on a 2-core machine)")
+                   help="threads per notebook (default 1); 0 sets no thread variable, so "
+                        "each framework uses its own default: --workers 1 --threads 0 "
+                        "times a notebook as a reader runs it, alone on the machine")
     p.add_argument("--kernel", default=KERNEL)
     p.add_argument("--chapters-dir", type=Path, default=project_root() / "chapters")
     p.add_argument("--build-dir", type=Path, default=project_root() / "build")
@@ -520,6 +534,10 @@ def main(argv=None) -> int:
     p.add_argument("--seeds", nargs="+", type=int, default=[DEFAULT_SEED])
     p.add_argument("--force", action="store_true", help="re-run up-to-date runs too")
     args = p.parse_args(argv)
+    try:
+        thread_env(args.threads)
+    except ValueError as err:
+        p.error(f"--threads: {err}")
     chapters, frameworks = selection(args)
     try:
         tasks = plan(chapters, frameworks, args.seeds, args.mode, args.chapters_dir,

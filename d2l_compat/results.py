@@ -460,7 +460,8 @@ def timings_table(path: Path | None = None, chapter: str | None = None) -> str |
     box of a chapter shows them).
 
     A cell is the mean over the seeds recorded; how the times of each mode were measured
-    (CPU, threads per notebook, notebooks at once) is listed under the table.
+    (CPU, threads per notebook, notebooks at once) is listed under the table, with the
+    chapters of each setup when a mode has several.
     """
     path = Path(path) if path is not None else results_dir("full") / TIMINGS_FILE
     records = [r for r in (_read_json(path) or {}).values()
@@ -482,14 +483,26 @@ def timings_table(path: Path | None = None, chapter: str | None = None) -> str |
     rows += ["", "Measured as wall-clock time of one notebook execution on the grid "
              "(imports and plots included), per mode:", ""]
     for mode in sorted({r["mode"] for r in records}, key=lambda m: modes.get(m, len(modes))):
-        setups = sorted({(r["cpu"], r["threads"], r.get("at_once", 1),
-                          r.get("worker_env", True)) for r in records if r["mode"] == mode})
+        setups: dict[tuple, set[str]] = {}
+        for r in records:
+            if r["mode"] == mode:
+                setups.setdefault((r["cpu"], r["threads"], r.get("at_once", 1),
+                                   r.get("worker_env", True)), set()).add(r["chapter"])
+        order = {name: i for i, (name, _) in enumerate(sorted(cells, key=_row_order))}
         rows.append(f"* {mode}: " + "; ".join(
-            f"{cpu}, {threads} thread{'s' if threads > 1 else ''} per notebook, "
+            f"{cpu}, {_threads_text(threads)}, "
             + ("one notebook at a time" if at_once == 1 else f"{at_once} notebooks at once")
             + (f" ({OLD_WORKER_ENV})" if inherited else "")
-            for cpu, threads, at_once, inherited in setups))
+            + (f" [{', '.join(sorted(names, key=order.get))}]" if len(setups) > 1 else "")
+            for (cpu, threads, at_once, inherited), names in sorted(setups.items())))
     return "\n".join(rows)
+
+
+def _threads_text(threads: int) -> str:
+    """How a timing record's ``threads`` reads in the table (0: no thread variable set)."""
+    if threads == 0:
+        return "each framework's own default number of threads"
+    return f"{threads} thread{'s' if threads > 1 else ''} per notebook"
 
 
 # ------------------------------------------------------------------ conclusions

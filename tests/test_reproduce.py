@@ -139,8 +139,25 @@ def test_kernel_env_carries_the_run_and_one_thread(tmp_path):
     assert env["OMP_NUM_THREADS"] == env["TF_NUM_INTRAOP_THREADS"] == "1"
     assert "--xla_cpu_multi_thread_eigen=false" in env["XLA_FLAGS"]
     assert reproduce.kernel_env(task, "/s", threads=4)["TF_NUM_INTEROP_THREADS"] == "4"
-    with pytest.raises(ValueError, match="threads must be a positive int"):
-        reproduce.thread_env(0)
+    with pytest.raises(ValueError, match="threads must be a positive int, or 0"):
+        reproduce.thread_env(-1)
+
+
+def test_threads_0_leaves_each_framework_its_own_default(tmp_path, monkeypatch):
+    # What a reader's Jupyter gets: no thread variable, not even one this process inherited.
+    monkeypatch.setenv("OMP_NUM_THREADS", "3")
+    monkeypatch.setenv("XLA_FLAGS", "--xla_cpu_multi_thread_eigen=false")
+    task = reproduce.Task("probe", "mxnet", 0, "class", tmp_path, tmp_path, tmp_path, "f")
+    env = reproduce.kernel_env(task, "/staging", threads=reproduce.FRAMEWORK_THREADS)
+    assert not set(reproduce.THREAD_ENV) & set(env)
+    assert env["TF_CPP_MIN_LOG_LEVEL"] == "2" and env["D2L_MODE"] == "class"
+    assert reproduce.kernel_env(task, "/staging", threads=2)["OMP_NUM_THREADS"] == "2"
+
+
+def test_cli_refuses_negative_threads_before_starting_anything(capsys):
+    with pytest.raises(SystemExit):
+        reproduce.main(["--threads", "-2", "--dry-run"])
+    assert "--threads: threads must be a positive int, or 0" in capsys.readouterr().err
 
 
 def test_kernel_env_drops_what_the_dask_nanny_set_for_its_worker(tmp_path, monkeypatch):

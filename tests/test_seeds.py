@@ -78,6 +78,22 @@ def test_the_timings_table_names_records_of_the_grid_before_the_worker_env_fix(t
     assert f"* class: {cpu}, 2 threads per notebook, one notebook at a time" in lines
 
 
+def test_the_timings_table_names_the_chapters_of_each_setup_when_a_mode_has_several(tmp_path):
+    path = tmp_path / "timings.json"
+    cpu = "Some CPU; vector extensions: avx2"
+    record = {"framework": "mxnet", "mode": "class", "seed": 0, "seconds": 240, "at_once": 1,
+              "cpu": cpu, "worker_env": False, "date": "2026-12-02"}
+    path.write_text(json.dumps({
+        "lenet/mxnet/class/seed0": {**record, "chapter": "lenet", "threads": 2},
+        "lr_finder/mxnet/class/seed0": {**record, "chapter": "lr_finder", "threads": 2},
+        "lr_scheduler/mxnet/class/seed0": {**record, "chapter": "lr_scheduler", "threads": 0}}))
+    lines = results.timings_table(path).splitlines()
+    assert "| lr_scheduler | class | – | – | 4.0 min | – |" in lines
+    assert (f"* class: {cpu}, each framework's own default number of threads, one notebook "
+            f"at a time [lr_scheduler]; {cpu}, 2 threads per notebook, one notebook at a "
+            f"time [lenet, lr_finder]") in lines
+
+
 def test_a_history_of_another_seed_is_refused_and_nothing_is_written(results_tmp,
                                                                      monkeypatch):
     monkeypatch.setenv("D2L_SEED", "1")
