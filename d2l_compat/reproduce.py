@@ -115,8 +115,8 @@ FRAMEWORK_THREADS = 0
 its own thread count, as in a reader's Jupyter. On a 2-core x86 machine torch, TensorFlow
 and XLA use both cores; MXNet, not told otherwise, runs its operators on half the
 processors it sees (it assumes hyper-threading), so on one thread, and its one engine
-worker. A class-mode MXNet chapter ran a third faster that way than with 2 OpenMP threads
-(lr_scheduler, 10,000 training images, same machine)."""
+worker. Measured once, on a 2-core AMD EPYC: MXNet's class-mode lr_scheduler notebook
+took 267-281 s that way and 328-353 s with 2 OpenMP threads."""
 
 # The distributions whose versions change a framework's numbers.
 FRAMEWORK_PACKAGES = {

@@ -482,13 +482,13 @@ def timings_table(path: Path | None = None, chapter: str | None = None) -> str |
         rows.append("| " + " | ".join([*([] if chapter else [name]), mode, *row]) + " |")
     rows += ["", "Measured as wall-clock time of one notebook execution on the grid "
              "(imports and plots included), per mode:", ""]
+    order = {name: i for i, (name, _) in enumerate(sorted(cells, key=_row_order))}
     for mode in sorted({r["mode"] for r in records}, key=lambda m: modes.get(m, len(modes))):
         setups: dict[tuple, set[str]] = {}
         for r in records:
             if r["mode"] == mode:
                 setups.setdefault((r["cpu"], r["threads"], r.get("at_once", 1),
                                    r.get("worker_env", True)), set()).add(r["chapter"])
-        order = {name: i for i, (name, _) in enumerate(sorted(cells, key=_row_order))}
         rows.append(f"* {mode}: " + "; ".join(
             f"{cpu}, {_threads_text(threads)}, "
             + ("one notebook at a time" if at_once == 1 else f"{at_once} notebooks at once")
