@@ -7,7 +7,7 @@ PIL image of the uint8 array (``Image.fromarray(img, mode="L")``) and ``ToTensor
 converts it back: ``torch.from_numpy(np.array(pic))`` reshaped to (H, W, C), permuted
 to (C, H, W) and divided by 255 as float32. :class:`FashionMNISTImages` does the same
 steps with PIL and numpy, so torchvision is not needed; the images are the suite's
-cached Fashion-MNIST (``d2l_compat.data.load_fashion_mnist``), all 60,000 / 10,000.
+cached Fashion-MNIST (``d2l_compat.fetch.load_fashion_mnist``), all 60,000 / 10,000.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import torch
 from PIL import Image
 from torch.utils import data
 
-from d2l_compat.data import load_fashion_mnist
+from d2l_compat.fetch import load_fashion_mnist
 
 NUM_WORKERS = 4  # D2L's get_dataloader_workers()
 

@@ -4,20 +4,22 @@
 the schedules and the LR-finder core under one name, the way D2L's ``d2l`` module does.
 """
 
-from d2l_compat.data import get_fashion_mnist_labels, load_fashion_mnist
+from d2l_compat.fetch import load_fashion_mnist
+from d2l_compat.loader import get_fashion_mnist_labels
 from d2l_compat.lr_finder import (LRFinderResult, LRRangeTest, find_wall,
                                   longest_decreasing_chain, lr_sweep,
                                   run_range_test, smooth_losses, suggest_minimum_div_10,
                                   suggest_steepest, suggest_valley,
                                   warmup_cosine_from)
-from d2l_compat.models import (lenet_forward, lenet_loss_and_grads, lenet_sgd_step,
+from d2l_compat.lenet import (lenet_forward, lenet_loss_and_grads, lenet_sgd_step,
                                lenet_weights)
 from d2l_compat.plotting import Animator, plot, set_figsize, show_images
-from d2l_compat.report import (collapse_summary, compare, conclusions, count_beats, lr_table,
+from d2l_compat.report import (collapse_summary, compare, compare_with_d2l, conclusions,
+                               count_beats, lr_table,
                                 md, plot_runs, runs_table, seed_table, verdict, verdict_line)
-from d2l_compat.results import compare_with_d2l, record_run
+from d2l_compat.records import record_run
 from d2l_compat.d2l_api import Accumulator, Timer
-from d2l_compat.runmode import DEFAULT_SEED, run_mode, run_seed, set_mode
+from d2l_compat.context import DEFAULT_SEED, run_mode, run_seed, set_mode
 from d2l_compat.schedules import (Constant, CosineScheduler, FactorScheduler,
                                   MultiFactorScheduler, PolyScheduler, Schedule,
                                   SquareRootScheduler, WarmupCosineDecay, join_schedules,

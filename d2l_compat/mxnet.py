@@ -2,7 +2,7 @@
 
 Thin by design: it converts arrays to ``mx.nd`` NDArrays (classic Gluon, the global
 ``npx.set_np()`` switch is never called), builds LeNet with the shared initial weights
-of :func:`d2l_compat.models.lenet_weights` and the ``gluon.Trainer``, and
+of :func:`d2l_compat.lenet.lenet_weights` and the ``gluon.Trainer``, and
 bridges the framework-free schedules of :mod:`d2l_compat.schedules` to
 ``mxnet.lr_scheduler`` through :class:`GluonSchedule`, and runs the learning-rate range
 test of :mod:`d2l_compat.lr_finder` with a Gluon ``Trainer`` (:func:`find_lr`).
@@ -13,8 +13,6 @@ Importing it changes no global state except the documented numpy shim
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from d2l_compat import _mxnet_shim  # noqa: F401  (must run before mxnet is imported)
 
 import mxnet as mx  # noqa: E402
@@ -22,21 +20,18 @@ from mxnet import autograd, gluon  # noqa: E402
 from mxnet.gluon import nn  # noqa: E402
 
 from d2l_compat import d2l_api as _d2l_api  # noqa: E402
-from d2l_compat import data as _data  # noqa: E402
-from d2l_compat.common import *  # noqa: E402,F401,F403  (the shared D2L names)
-from d2l_compat.devices import choose_device  # noqa: E402
-from d2l_compat.common import (  # noqa: E402
-    DEFAULT_SEED, History, LRFinderResult, Schedule, lenet_weights, schedule_from_config,
-    schedule_to_config)
+from d2l_compat import common, rooms  # noqa: E402
 from d2l_compat.checks import check_callable, check_int  # noqa: E402
-from d2l_compat.rooms import (StateCacher, check_train_arguments,  # noqa: E402
-                              find_lr_with, new_history, range_test_signature, train_loop)
-from d2l_compat.models import match_layers, to_layout  # noqa: E402
+from d2l_compat.common import *  # noqa: E402,F401,F403  (re-exported: the shared D2L names)
+from d2l_compat.context import DEFAULT_SEED  # noqa: E402
+from d2l_compat.devices import choose_device  # noqa: E402
+from d2l_compat.lenet import lenet_weights, match_layers, to_layout  # noqa: E402
+from d2l_compat.lr_finder import LRFinderResult  # noqa: E402
+from d2l_compat.schedules import Schedule, schedule_from_config, schedule_to_config  # noqa: E402
+from d2l_compat.training import History  # noqa: E402
 
 FRAMEWORK = "mxnet"
 VERSIONS = {"mxnet": mx.__version__}
-SCHEDULERS = (Schedule, Callable)  # any callable t -> lr, native mxnet.lr_scheduler included
-SCHEDULER_KINDS = "a d2l_compat schedule or a callable t -> lr (e.g. an mxnet.lr_scheduler)"
 
 
 def try_gpu(i: int = 0) -> mx.Context:
@@ -55,21 +50,18 @@ def default_device() -> mx.Context:
     return mx.cpu()
 
 
-def load_data_fashion_mnist(batch_size: int, resize=None, seed: int = DEFAULT_SEED,
-                            mode: str | None = None, class_train: int | None = None):
-    """Fashion-MNIST in memory as (train_iter, test_iter) of NCHW float32 / int32 arrays.
+def _to_ndarrays(X, y):
+    module = mx.np if mx.util.is_np_array() else mx.nd
+    return module.array(X, dtype="float32"), module.array(y, dtype="int32")
+
+
+load_data_fashion_mnist = rooms.data_loader("NCHW", _to_ndarrays, """Fashion-MNIST in memory
+    as (train_iter, test_iter) of NCHW float32 / int32 arrays.
 
     The batches are ``mx.nd`` NDArrays, or ``mx.np`` ndarrays (which have D2L's
     ``as_in_ctx``) while MXNet's NumPy mode is on (D2L's code calls ``npx.set_np()``):
     the mode is read when each batch is made.
-    """
-    def to_ndarrays(X, y):
-        module = mx.np if mx.util.is_np_array() else mx.nd
-        return module.array(X, dtype="float32"), module.array(y, dtype="int32")
-
-    return _data.load_data_fashion_mnist(batch_size, resize=resize, layout="NCHW",
-                                         convert=to_ndarrays, seed=seed, mode=mode,
-                                         class_train=class_train)
+    """)
 
 
 def load_lenet_weights(net: gluon.Block, weights) -> gluon.Block:
@@ -93,7 +85,7 @@ def load_lenet_weights(net: gluon.Block, weights) -> gluon.Block:
 def lenet(seed: int = DEFAULT_SEED) -> nn.HybridSequential:
     """The chapter's modernised LeNet (ReLU, max-pooling) with the weights of ``seed``, on the CPU.
 
-    The weights are :func:`d2l_compat.models.lenet_weights` ``(seed)`` -- Xavier-uniform,
+    The weights are :func:`d2l_compat.lenet.lenet_weights` ``(seed)`` -- Xavier-uniform,
     zero biases, drawn once with numpy -- the same numbers every framework's ``lenet``
     loads (:func:`load_lenet_weights`). Input sizes are given explicitly, so the
     parameters exist at once (initialised to zeros, then loaded); MXNet's RNG is not used.
@@ -181,75 +173,120 @@ def _hybridize(net: gluon.Block) -> None:
         net.hybridize(static_alloc=True, static_shape=True)
 
 
-def _lr_scheduler(scheduler, schedule_unit: str, steps_per_epoch: int):
-    """What a Trainer gets as ``lr_scheduler`` for ``train``'s ``scheduler`` (or None)."""
-    if scheduler is None or isinstance(scheduler, GluonSchedule):
+def _lr_scheduler(scheduler, steps_per_epoch: int | None):
+    """What a Trainer gets as ``lr_scheduler`` for ``train``'s ``scheduler``, counted in
+    epochs of ``steps_per_epoch`` updates (None: in updates)."""
+    if isinstance(scheduler, GluonSchedule):
         return scheduler
     if isinstance(scheduler, mx.lr_scheduler.LRScheduler):  # native: Gluon steps it per update
-        if schedule_unit != "update":
+        if steps_per_epoch:
             raise ValueError(
                 "MXNet's Trainer calls a native mxnet.lr_scheduler once per update "
                 "(with num_update = update + 1): pass schedule_unit='update', or wrap it "
                 "as GluonSchedule(scheduler, steps_per_epoch=len(train_iter)) to step it "
                 "once per epoch")
         return scheduler
-    return GluonSchedule(scheduler, steps_per_epoch if schedule_unit == "epoch" else 1)
+    return GluonSchedule(scheduler, steps_per_epoch or 1)
 
 
-def _trainer(net: gluon.Block, trainer, lr_scheduler, lr: float, momentum: float):
-    """``trainer`` (its scheduler replaced by ``lr_scheduler`` unless that is None) or a
-    new ``gluon.Trainer`` with Gluon's ``"sgd"``."""
-    if trainer is None:
+class _GluonTrainer(rooms.Trainer):
+    """The hooks of :func:`d2l_compat.rooms.train_with` for a Gluon net and Trainer."""
+
+    FRAMEWORK, VERSIONS = FRAMEWORK, VERSIONS
+    SCHEDULERS = (mx.lr_scheduler.LRScheduler,)
+    SCHEDULER_KINDS = "an mxnet.lr_scheduler.LRScheduler"
+    SETTABLE_LR = ("a Trainer without lr_scheduler (Gluon refuses set_learning_rate while "
+                   "a scheduler is attached)")
+    default_device = staticmethod(default_device)
+
+    @classmethod
+    def net_device(cls, net):
+        return list(net.collect_params().values())[0].list_ctx()[0]
+
+    @classmethod
+    def lr_is_settable(cls, optimizer, net) -> bool:
+        return optimizer.optimizer.lr_scheduler is None
+
+    def seed(self, seed: int) -> None:
+        mx.random.seed(seed)
+
+    def place(self) -> None:
+        self.net.collect_params().reset_ctx(self.device)
+
+    def build_optimizer(self, optimizer, scheduler, lr, momentum):
+        """The given Trainer, or a new one with Gluon's ``"sgd"``."""
+        if optimizer is not None:
+            return optimizer
         # Only one of learning_rate / lr_scheduler: given both, MXNet overwrites the
         # scheduler's base_lr with learning_rate.
-        params = {"learning_rate": lr} if lr_scheduler is None else {"lr_scheduler": lr_scheduler}
-        return gluon.Trainer(net.collect_params(), "sgd", {**params, "momentum": momentum})
-    if lr_scheduler is not None:
-        trainer.optimizer.lr_scheduler = lr_scheduler
-    return trainer
+        params = {"learning_rate": lr} if scheduler is None else {}
+        return gluon.Trainer(self.net.collect_params(), "sgd", {**params, "momentum": momentum})
 
+    def attach_schedule(self, scheduler, steps_per_epoch, first_update, num_updates):
+        if scheduler is not None:
+            self.optimizer.optimizer.lr_scheduler = _lr_scheduler(scheduler, steps_per_epoch)
+        adapter = self.optimizer.optimizer.lr_scheduler
+        return (adapter.schedule if isinstance(adapter, GluonSchedule) else None,
+                None if adapter is None else "epoch" if steps_per_epoch else "update")
 
-class _EpochLoop:
-    """:class:`d2l_compat.rooms.EpochLoop` of ``train``: Gluon SGD updates on ``device``."""
-
-    def __init__(self, net: gluon.Block, trainer, device):
-        self.net, self.trainer, self.device = net, trainer, device
+    def begin_run(self, first_update, steps_per_epoch, sets_lr) -> None:
+        _hybridize(self.net)
         self.loss = gluon.loss.SoftmaxCrossEntropyLoss()
+        optimizer = self.optimizer.optimizer
+        if first_update and optimizer.num_update == 0:  # a fresh Trainer resuming:
+            optimizer.begin_num_update = optimizer.num_update = first_update
 
     def begin_epoch(self) -> None:
         self.loss_sum = mx.nd.zeros((1,), ctx=self.device)
         self.correct = mx.nd.zeros((1,), ctx=self.device)
 
     def set_lr(self, lr: float) -> None:
-        self.trainer.set_learning_rate(lr)
+        self.optimizer.set_learning_rate(lr)
 
-    def step(self, X, y):
-        """One SGD update on ``(X, y)``; returns ``y`` on the device, logits, losses."""
+    def read_lr(self) -> float:
+        """After the step: the optimizer's lr is then the one this update used."""
+        return float(self.optimizer.learning_rate)
+
+    def step(self, X, y) -> None:
         X, y = X.as_in_context(self.device), y.as_in_context(self.device)
         with autograd.record():
             y_hat = self.net(X)
-            batch_loss = self.loss(y_hat, y)
-        batch_loss.backward()
-        self.trainer.step(X.shape[0])
-        return y, y_hat, batch_loss
-
-    def update(self, X, y, read_lr: bool):
-        y, y_hat, batch_loss = self.step(X, y)
-        # after the step: the optimizer's lr is then the one this update used
-        lr = float(self.trainer.learning_rate) if read_lr else None
-        self.loss_sum += batch_loss.sum()
+            self.last_loss = self.loss(y_hat, y)
+        self.last_loss.backward()
+        self.optimizer.step(X.shape[0])
+        self.loss_sum += self.last_loss.sum()
         self.correct += (y_hat.argmax(axis=1) == y.astype("float32")).sum()
-        return lr
+
+    def batch_loss(self):
+        return self.last_loss.mean().asscalar()
 
     def end_epoch(self) -> tuple:
         return self.loss_sum, self.correct
 
+    def evaluate(self, data_iter) -> float:
+        return evaluate_accuracy_gpu(self.net, data_iter, self.device)
 
-def train(net: gluon.Block, train_iter, test_iter, num_epochs: int, lr: float,
-          scheduler=None, device=None, *, schedule_unit: str = "epoch", optimizer=None,
-          seed: int = DEFAULT_SEED, animator=True, verbose: bool = True,
-          history: History | None = None, start_epoch: int = 0, momentum: float = 0.0,
-          lr_hook=None) -> History:
+    def save_state(self):
+        """The parameters' data and gradients (copies) and the Trainer each is linked to."""
+        params = list(self.net.collect_params().values())
+        return params, [([d.copy() for d in p.list_data()],
+                         [g.copy() for g in p.list_grad()] if p.grad_req != "null" else [],
+                         getattr(p, "_trainer", None)) for p in params]
+
+    def restore_state(self, state) -> None:
+        params, saved = state
+        for param, (data, grads, owner) in zip(params, saved):
+            for target, value in zip(param.list_data(), data):
+                value.copyto(target)
+            for target, value in zip(param.list_grad() if grads else [], grads):
+                value.copyto(target)
+            if hasattr(param, "_set_trainer"):
+                param._set_trainer(owner)
+        mx.nd.waitall()
+
+
+@rooms.train_signature
+def train(*args, **kwargs) -> History:
     """Train with a ``gluon.Trainer``; the arguments are :meth:`d2l_compat.rooms.Room.train`'s.
 
     ``scheduler`` is a d2l_compat schedule (or any callable ``t -> lr``), wrapped in
@@ -269,78 +306,11 @@ def train(net: gluon.Block, train_iter, test_iter, num_epochs: int, lr: float,
     ``mx.random.seed(seed)`` is called; the net is hybridized with ``static_alloc=True,
     static_shape=True``.
     """
-    check_train_arguments(num_epochs=num_epochs, lr=lr, scheduler=scheduler,
-                          schedule_unit=schedule_unit, optimizer=optimizer, seed=seed,
-                          start_epoch=start_epoch, momentum=momentum, lr_hook=lr_hook,
-                          schedulers=SCHEDULERS, scheduler_kinds=SCHEDULER_KINDS)
-    if lr_hook is not None and optimizer is not None \
-            and optimizer.optimizer.lr_scheduler is not None:
-        raise ValueError("lr_hook needs a Trainer without lr_scheduler (Gluon refuses "
-                         "set_learning_rate while a scheduler is attached)")
-    device = device or default_device()
-    mx.random.seed(seed)
-    net.collect_params().reset_ctx(device)
-    _hybridize(net)
-    trainer = _trainer(net, optimizer, _lr_scheduler(scheduler, schedule_unit, len(train_iter)),
-                       lr, momentum)
-    first_update = start_epoch * len(train_iter)
-    if first_update and trainer.optimizer.num_update == 0:  # a fresh Trainer resuming:
-        trainer.optimizer.begin_num_update = trainer.optimizer.num_update = first_update
-    adapter = trainer.optimizer.lr_scheduler
-    history = history or new_history(
-        FRAMEWORK, VERSIONS, train_iter, device=str(device), seed=seed, lr_hook=lr_hook,
-        schedule=adapter.schedule if isinstance(adapter, GluonSchedule) else None,
-        schedule_unit=schedule_unit if adapter is not None else None)
-    return train_loop(_EpochLoop(net, trainer, device), train_iter,
-                      lambda: evaluate_accuracy_gpu(net, test_iter, device), num_epochs,
-                      history, start_epoch=start_epoch, lr_hook=lr_hook, animator=animator,
-                      verbose=verbose)
+    return rooms.train_with(_GluonTrainer, *args, **kwargs)
 
 
-def _net_state(net: gluon.Block) -> StateCacher:
-    """The parameters' data and gradients (copies) and the Trainer each is linked to."""
-    params = list(net.collect_params().values())
-
-    def save():
-        return [([d.copy() for d in p.list_data()],
-                 [g.copy() for g in p.list_grad()] if p.grad_req != "null" else [],
-                 getattr(p, "_trainer", None)) for p in params]
-
-    def restore(saved):
-        for param, (data, grads, owner) in zip(params, saved):
-            for target, value in zip(param.list_data(), data):
-                value.copyto(target)
-            for target, value in zip(param.list_grad() if grads else [], grads):
-                value.copyto(target)
-            if hasattr(param, "_set_trainer"):
-                param._set_trainer(owner)
-        mx.nd.waitall()
-
-    return StateCacher(save, restore)
-
-
-def _sweep_update(net: gluon.Block, train_iter):
-    """``make_update`` of :func:`d2l_compat.rooms.find_lr_with` for a Gluon net."""
-    def make_update(start_lr: float, seed: int):
-        batches = _data.cycle_batches(train_iter)
-        device = list(net.collect_params().values())[0].list_ctx()[0]
-        mx.random.seed(seed)
-        _hybridize(net)
-        trainer = gluon.Trainer(net.collect_params(), "sgd", {"learning_rate": start_lr})
-        loop = _EpochLoop(net, trainer, device)
-
-        def update(lr):
-            X, y = next(batches)
-            loop.set_lr(lr)
-            _, _, batch_loss = loop.step(X, y)
-            return batch_loss.mean().asscalar(), trainer.learning_rate
-        return update
-    return make_update
-
-
-@range_test_signature
-def find_lr(net: gluon.Block, train_iter, *sweep, seed: int = DEFAULT_SEED,
-            **options) -> LRFinderResult:
+@rooms.range_test_signature
+def find_lr(*args, **kwargs) -> LRFinderResult:
     """Learning-rate range test of ``net`` with Gluon's SGD; the net is left unchanged.
 
     The arguments and the test are :meth:`d2l_compat.rooms.Room.find_lr`'s. The lr is
@@ -350,8 +320,7 @@ def find_lr(net: gluon.Block, train_iter, *sweep, seed: int = DEFAULT_SEED,
     parameters, their gradients and their Trainer link exactly as they were.
     ``mx.random.seed(seed)`` is called; the net is hybridized like in :func:`train`.
     """
-    return find_lr_with(_net_state(net), _sweep_update(net, train_iter), *sweep, seed=seed,
-                        **options)
+    return rooms.find_lr_with(_GluonTrainer, *args, **kwargs)
 
 
 # --------------------------------------------------------------------------- D2L names
@@ -402,3 +371,7 @@ def train_ch6(net: gluon.Block, train_iter, test_iter, num_epochs: int, lr: floa
 
     _d2l_api.train_ch6_loop(train_step, lambda: evaluate_accuracy_gpu(net, test_iter),
                             train_iter, num_epochs, device)
+
+
+__all__ = [*rooms.CONTRACT_NAMES, "GluonSchedule", "train_ch6",
+           *common.__all__]

@@ -5,14 +5,14 @@ MXNet 1.9.1 reads ``numpy.bool`` while it is imported, an alias numpy 1.24 remov
 D2L's MXNet code imports mxnet before ``d2l`` (``from mxnet import np, npx``), so the
 restoring cannot wait for ``d2l_compat.mxnet``: it has to run when mxnet is imported.
 
-``make setup`` runs ``python -m d2l_compat.mxnet_hook install``, which writes
+``make setup`` runs ``python -m d2l_booktools.mxnet_hook install``, which writes
 ``d2l_compat_mxnet_hook.pth`` into the environment's site-packages. Python runs the
 ``.pth`` at start-up; it loads this file (by its path, without importing the
 ``d2l_compat`` package or numpy) and puts :class:`NumpyAliasesForMXNet` first on
 ``sys.meta_path``. That finder does nothing until something imports ``mxnet``; then it
 restores ``numpy.bool = bool`` (exactly what numpy < 1.24 defined) and removes itself.
 A program that never imports mxnet finds numpy untouched. ``python -m
-d2l_compat.mxnet_hook uninstall`` removes the file; ``status`` prints where it is.
+d2l_booktools.mxnet_hook uninstall`` removes the file; ``status`` prints where it is.
 
 This module imports only the standard library.
 """
@@ -21,10 +21,7 @@ from __future__ import annotations
 
 import importlib.abc
 import sys
-import sysconfig
-from pathlib import Path
 
-PTH_NAME = "d2l_compat_mxnet_hook.pth"
 HOOK_MODULE = "_d2l_compat_mxnet_hook"  # the name the .pth loads this file under
 
 
@@ -63,39 +60,3 @@ def install_finder() -> None:
 
 def uninstall_finder() -> None:
     sys.meta_path[:] = [f for f in sys.meta_path if not _is_ours(f)]
-
-
-def pth_line(hook_file: str | Path = __file__) -> str:
-    """The one line of the ``.pth``: load ``hook_file`` if it exists, install the finder."""
-    return ("import importlib.util as u, os; "
-            f"p = {str(Path(hook_file).resolve())!r}; "
-            f"s = os.path.exists(p) and u.spec_from_file_location({HOOK_MODULE!r}, p); "
-            "m = s and u.module_from_spec(s); "
-            "s and (s.loader.exec_module(m), m.install_finder())\n")
-
-
-def pth_path(site_dir: str | Path | None = None) -> Path:
-    """Where the ``.pth`` goes: ``site_dir``, default this environment's site-packages."""
-    return Path(site_dir or sysconfig.get_paths()["purelib"]) / PTH_NAME
-
-
-def main(argv: list[str] | None = None) -> int:
-    """``python -m d2l_compat.mxnet_hook install|uninstall|status [SITE_DIR]``."""
-    args = list(sys.argv[1:] if argv is None else argv)
-    if not args or args[0] not in ("install", "uninstall", "status") or len(args) > 2:
-        print(main.__doc__, file=sys.stderr)
-        return 2
-    path = pth_path(args[1] if len(args) > 1 else None)
-    if args[0] == "install":
-        path.write_text(pth_line())
-        print(f"wrote {path}")
-    elif args[0] == "uninstall":
-        path.unlink(missing_ok=True)
-        print(f"removed {path}")
-    else:
-        print(f"{path}: {'installed' if path.exists() else 'missing'}")
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -51,8 +51,32 @@ from collections.abc import Mapping
 from statistics import fmean
 
 from d2l_compat import plotting
-from d2l_compat.results import record_conclusions
-from d2l_compat.training import STUCK, History
+from d2l_compat.checks import check_int, check_number
+from d2l_compat.context import check_mode
+from d2l_compat.training import STUCK, History, outcome
+
+# D2L v1.0.3 published outputs (GPU, single unseeded runs): train loss, train acc, test acc.
+D2L_REFERENCE = {
+    "baseline": {"pytorch": (.145, .944, .877), "mxnet": (.160, .939, .884),
+                 "tensorflow": (.228, .916, .890)},
+    "square_root": {"pytorch": (.273, .900, .886), "mxnet": (.523, .810, .815),
+                    "tensorflow": (.388, .858, .847)},
+    "multi_factor": {"pytorch": (.194, .927, .869), "mxnet": (.194, .927, .887),
+                     "tensorflow": (.234, .912, .891)},
+    "cosine": {"pytorch": (.159, .942, .904), "mxnet": (.343, .878, .859),
+               "tensorflow": (.264, .904, .880)},
+    "cosine_warmup": {"pytorch": (.181, .934, .901), "mxnet": (.348, .874, .871),
+                      "tensorflow": (.274, .899, .880)},
+}
+RUN_TITLES = {
+    "baseline": "baseline lr 0.3",
+    "square_root": "square root lr 0.1",
+    "multi_factor": "multi-factor [15,30] x0.5 from 0.5",
+    "cosine": "cosine 20, 0.3 -> 0.01",
+    "cosine_warmup": "cosine + 5 warmup",
+    "factor": "factor x0.85 from 0.3, floor 0.01",
+}
+"""How tables name the runs of *Learning Rate Scheduling*."""
 
 # Metric -> (column header, words for prose).
 METRICS = {
@@ -177,8 +201,7 @@ def lr_table(history: History, schedule, per_row: int = 10, *, steps_per_epoch: 
     if not callable(schedule):
         raise TypeError(f"schedule must be callable (t -> lr), got {type(schedule).__name__}")
     for name, value in (("per_row", per_row), ("steps_per_epoch", steps_per_epoch)):
-        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-            raise ValueError(f"{name} must be an int >= 1, got {value!r}")
+        check_int(name, value, minimum=1)
     epochs = [record.epoch for record in history.epochs]
     used = history.lr
     meant = [float(schedule(t * steps_per_epoch)) for t in epochs]
@@ -276,16 +299,15 @@ def plot_runs(histories: dict[str, History], metrics=("train_loss", "test_acc"),
 
 # ---------------------------------------------------------------------- tables
 
-def _outcome(history: History) -> str:
-    notes = [STUCK] if history.stuck else []
-    if history.collapsed:
-        notes.append(f"collapsed in epoch {history.collapsed_at}")
-    if history.diverged:
-        notes.append(f"diverged in epoch {history.epochs[-1].epoch}")
-    return ", ".join(notes)
+def markdown_table(header: list, rows: list, title: str | None = None) -> str:
+    """A Markdown table (every table of the suite is made here), with a bold ``title``
+    line above it if given.
 
-
-def _markdown(header: list, rows: list, title: str | None) -> str:
+    >>> print(markdown_table(["run", "test acc"], [["cosine", "0.905"]]))
+    | run | test acc |
+    |---|---|
+    | cosine | 0.905 |
+    """
     lines = [f"**{title}**", ""] if title else []
     lines += ["| " + " | ".join(header) + " |", "|---" * len(header) + "|"]
     lines += ["| " + " | ".join(row) + " |" for row in rows]
@@ -309,7 +331,7 @@ def runs_table(histories: dict[str, History], columns=("train_loss", "train_acc"
     columns = [columns] if isinstance(columns, str) else list(columns)
     for column in columns:
         _check_metric(column, "columns")
-    notes = {name: _outcome(history) for name, history in histories.items()}
+    notes = {name: outcome(history) for name, history in histories.items()}
     header = ["run", *(METRICS[c][0] for c in columns)]
     rows = [[str(name), *(_text(_final(history, c)) for c in columns)]
             for name, history in histories.items()]
@@ -317,7 +339,7 @@ def runs_table(histories: dict[str, History], columns=("train_loss", "train_acc"
         header.append("note")
         for row, note in zip(rows, notes.values()):
             row.append(note)
-    return _markdown(header, rows, title)
+    return markdown_table(header, rows, title)
 
 
 def seed_table(per_seed: dict[int, dict[str, History]], metric: str = "test_acc", *,
@@ -352,7 +374,7 @@ def seed_table(per_seed: dict[int, dict[str, History]], metric: str = "test_acc"
         else:
             rows.append([str(run), "—", "—", collapsed])
     header = ["run", f"mean {METRICS[metric][0]}", "min – max", "collapsed"]
-    return _markdown(header, rows, title)
+    return markdown_table(header, rows, title)
 
 
 # ---------------------------------------------------------------------- verdicts
@@ -372,9 +394,7 @@ def compare(a: History, b: History, metric: str = "test_acc") -> str:
 
 
 def _check_margin(margin) -> float:
-    if not isinstance(margin, (int, float)) or not margin >= 0:
-        raise ValueError(f"margin must be a number >= 0, got {margin!r}")
-    return float(margin)
+    return check_number("margin", margin, minimum=0.0)
 
 
 def verdict(histories: dict[str, History], better: str, worse: str,
@@ -452,15 +472,39 @@ def collapse_summary(histories: dict[str, History]) -> str:
     return "; ".join([first, *middle, last])
 
 
-def conclusions(claims: Mapping[str, bool], mode: str) -> str:
+CONCLUSIONS_KEY = "d2l_compat/conclusions"
+"""Where the output of ``md(conclusions(...))`` carries its claims as data (in the
+output's metadata), for the grid to record."""
+
+
+class Conclusions(str):
+    """The Markdown :func:`conclusions` returns, with the ``claims`` and ``mode`` it was
+    made from; :func:`md` shows it and puts them in the output's metadata."""
+
+    claims: dict
+    mode: str
+
+    def __new__(cls, text: str, claims: Mapping[str, bool], mode: str):
+        self = super().__new__(cls, text)
+        self.claims, self.mode = dict(claims), mode
+        return self
+
+    @property
+    def data(self) -> dict:
+        """``{"mode": ..., "claims": {conclusion: holds}}``."""
+        return {"mode": self.mode, "claims": dict(self.claims)}
+
+
+def conclusions(claims: Mapping[str, bool], mode: str) -> Conclusions:
     """Markdown: which of a chapter's conclusions hold in this run, and how many.
 
     ``claims`` maps each conclusion the chapter's text relies on, in words, to whether this
     run's histories support it (decided by the caller, e.g. with :func:`verdict`); ``mode``
     is the run mode the histories were trained in. In class or smoke mode a teacher reads
-    here which statements of the text the students' runs bear out. In a notebook the
-    reproduction grid executes, the claims are also recorded
-    (:func:`d2l_compat.results.record_conclusions`) for the grid's table over seeds.
+    here which statements of the text the students' runs bear out. The text is a
+    :class:`Conclusions` (a ``str``) that keeps the claims: shown with :func:`md`, they
+    travel in the output's metadata, where the reproduction grid reads them for its table
+    over seeds. Nothing is written.
 
     >>> print(conclusions({"cosine beats the constant rate": True,
     ...                    "no run collapses": False}, "class"))
@@ -469,22 +513,25 @@ def conclusions(claims: Mapping[str, bool], mode: str) -> str:
     * holds: cosine beats the constant rate
     * does not hold: no run collapses
     """
-    if not isinstance(claims, Mapping) or not claims:
+    if not isinstance(claims, Mapping):
+        raise TypeError(f"claims must be a mapping of conclusion -> bool, "
+                        f"got {type(claims).__name__}")
+    if not claims:
         raise ValueError("claims must be a non-empty mapping of conclusion -> bool")
     for text, holds in claims.items():
-        if not isinstance(text, str) or not text:
+        if not isinstance(text, str):
+            raise TypeError(f"claims: every conclusion must be a str, got {text!r}")
+        if not text:
             raise ValueError(f"claims: every conclusion must be a non-empty str, got {text!r}")
         if not isinstance(holds, bool):
             raise TypeError(f"claims[{text!r}] must be a bool, got {type(holds).__name__}")
-    if not isinstance(mode, str) or not mode:
-        raise ValueError(f"mode must be the run mode, got {mode!r}")
-    record_conclusions(dict(claims), mode)  # only under the grid, for its table
+    mode = check_mode(mode, "mode")
     held = sum(claims.values())
     lines = [f"**The chapter's conclusions in this run ({mode} mode): {held} of "
              f"{len(claims)} hold.**", ""]
     lines += [f"* {'holds' if holds else 'does not hold'}: {text}"
               for text, holds in claims.items()]
-    return "\n".join(lines)
+    return Conclusions("\n".join(lines), claims, mode)
 
 
 # ---------------------------------------------------------------------- prose
@@ -492,7 +539,8 @@ def md(text: str):
     """Markdown for a notebook cell's output: ``d2l.md(f"cosine ends at {acc:.3f}")``.
 
     Returns an ``IPython.display.Markdown`` object, which Jupyter renders when it is the
-    cell's value (or passed to ``display``); without IPython, the string itself.
+    cell's value (or passed to ``display``); without IPython, the string itself. The
+    claims of a :class:`Conclusions` go into the output's metadata (:data:`CONCLUSIONS_KEY`).
     """
     if not isinstance(text, str):
         raise TypeError(f"text must be a str, got {type(text).__name__}")
@@ -500,4 +548,20 @@ def md(text: str):
         from IPython.display import Markdown
     except ImportError:
         return text
+    if isinstance(text, Conclusions):
+        return Markdown(str(text), metadata={CONCLUSIONS_KEY: text.data})
     return Markdown(text)
+
+
+# ---------------------------------------------------------------------- D2L's numbers
+def compare_with_d2l(histories: dict[str, History], framework: str) -> str:
+    """A markdown table of our runs next to D2L's published numbers for ``framework``."""
+    rows = []
+    for run, history in histories.items():
+        f = history.final
+        ours = f"{f['train_loss']:.3f} / {f['train_acc']:.3f} / {f['test_acc']:.3f}"
+        ref = D2L_REFERENCE.get(run, {}).get(framework)
+        theirs = " / ".join(f"{v:.3f}" for v in ref) if ref else "not published"
+        rows.append([RUN_TITLES.get(run, run), ours, theirs])
+    return markdown_table(["run", "ours: train loss / train acc / test acc",
+                           "D2L: train loss / train acc / test acc"], rows)

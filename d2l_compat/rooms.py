@@ -1,23 +1,36 @@
-"""The room contract: what a framework room provides, and the parts every room shares.
+"""The room contract: what a framework room provides, and the train template every room shares.
 
 A *room* is the module a notebook imports as ``d2l`` (``d2l_compat.torch``,
 ``d2l_compat.tensorflow``, ``d2l_compat.mxnet``, ``d2l_compat.jax``). It provides the
 names of :class:`Room`, with the same signatures and the same meaning in every
-framework, and it is thin: only what needs the framework is written in it. Everything
-else is here, written once, and a room calls it:
+framework, and it is thin: only what needs the framework is written in it. The sequence
+of ``train`` and ``find_lr`` is written here, once, as Keras 3 writes ``fit`` once in its
+framework-free ``Trainer`` and each backend supplies small steps:
 
-* :func:`check_train_arguments` -- the argument checks of ``train`` (``TypeError`` for a
-  wrong type, ``ValueError`` for a wrong value, as PyTorch does; see :mod:`.checks`);
-* :func:`new_history` -- the :class:`~d2l_compat.training.History` of a run: framework,
-  versions, device, seed, data source, and the schedule's config and unit;
-* :func:`train_loop` -- the loop over the minibatches of an epoch around a room's
-  :class:`EpochLoop` (one update), with the lr hook and the lr log (the lr read back
-  from the optimizer at the epoch's first update and every ``LR_LOG_EVERY`` updates),
-  handed to :func:`~d2l_compat.training.fit` (epochs, animation, divergence, collapse);
-* :func:`find_lr_with` -- the learning-rate range test around a room's one-update
-  function: :class:`~d2l_compat.lr_finder.LRRangeTest` with its defaults (written once,
-  in ``LRRangeTest``; :func:`range_test_signature` shows them in ``help(d2l.find_lr)``),
-  and a :class:`StateCacher` that stores the net before the sweep and resets it after.
+* :func:`train_with` -- ``train``: check the arguments (:func:`check_train_arguments`;
+  ``TypeError`` for a wrong type, ``ValueError`` for a wrong value, as PyTorch does),
+  default device, seed and place the net, build the optimizer, attach the schedule
+  natively, begin the run, a new :class:`~d2l_compat.training.History`
+  (:func:`new_history`), then the loop over the minibatches (:func:`train_loop`: the lr
+  hook, the lr log, handed to :func:`~d2l_compat.training.fit` for the epochs,
+  divergence and collapse);
+* :func:`find_lr_with` -- ``find_lr``: the learning-rate range test
+  (:class:`~d2l_compat.lr_finder.LRRangeTest`, its defaults written there once and shown
+  by :func:`range_test_signature`) with the same hooks: a plain SGD, the same ``step``,
+  the net's state saved before the sweep and restored after it.
+
+A room supplies the hooks, as a subclass of :class:`Trainer` (one instance per run):
+``build_optimizer``, ``attach_schedule``, ``begin_run``, ``step``, ``read_lr``,
+``set_lr``, ``evaluate``, ``save_state`` / ``restore_state`` and a few small ones.
+
+The scheduler rule, the same in every room: ``scheduler`` is None, a d2l_compat
+:class:`~d2l_compat.schedules.Schedule`, the framework's own scheduler, or any callable
+``step -> lr``. The room attaches it to the optimizer natively where the framework can
+(:meth:`Trainer.attaches`); otherwise the template sets ``scheduler(t)`` before every
+update, as for ``lr_hook``. With ``optimizer=`` the scheduler drives the given
+optimizer's lr. Setting the lr before every update needs an optimizer whose lr is a
+settable number (``ValueError`` otherwise). The History records the schedule's config
+for a d2l_compat schedule (None for any other scheduler) and its unit.
 
 Importing this module imports no framework.
 """
@@ -29,9 +42,10 @@ from typing import Callable, Protocol, runtime_checkable
 
 from d2l_compat.arrays import as_float
 from d2l_compat.checks import check_callable, check_choice, check_int, check_number
-from d2l_compat.data import epoch_batches
+from d2l_compat.context import DEFAULT_SEED
+from d2l_compat import loader as _loader
+from d2l_compat.loader import cycle_batches, epoch_batches
 from d2l_compat.lr_finder import LRFinderResult, LRRangeTest
-from d2l_compat.runmode import DEFAULT_SEED
 from d2l_compat.schedules import Schedule, schedule_to_config
 from d2l_compat.training import LR_LOG_EVERY, SCHEDULE_UNITS, EpochStats, History, fit
 
@@ -63,13 +77,13 @@ class Room(Protocol):
 
     def load_data_fashion_mnist(self, batch_size: int, resize=None, seed: int = DEFAULT_SEED,
                                 mode: str | None = None, class_train: int | None = None):
-        """``(train_iter, test_iter)``: :class:`~d2l_compat.data.ArrayBatches` of
+        """``(train_iter, test_iter)``: :class:`~d2l_compat.loader.ArrayBatches` of
         Fashion-MNIST yielding the framework's arrays in its layout (NCHW or NHWC): the
         data of the run mode, or of ``mode`` if given (``"full"``: the whole data set);
         ``class_train`` sizes the class-mode training subset (other modes ignore it)."""
 
     def lenet(self, seed: int = DEFAULT_SEED):
-        """The chapter's LeNet with the weights ``d2l_compat.models.lenet_weights(seed)``."""
+        """The chapter's LeNet with the weights ``d2l_compat.lenet.lenet_weights(seed)``."""
 
     def load_lenet_weights(self, net, weights):
         """Load canonical LeNet ``weights`` into ``net``; returns ``net``."""
@@ -108,12 +122,16 @@ class Room(Protocol):
           num_epochs (int >= 1): the run ends after epoch ``num_epochs - 1``.
           lr (float >= 0): the constant lr of the default optimizer when there is no
             scheduler.
-          scheduler: None, a d2l_compat :class:`~d2l_compat.schedules.Schedule`, or the
-            framework's own scheduler (see the room); anything else is a ``TypeError``.
+          scheduler: None, a d2l_compat :class:`~d2l_compat.schedules.Schedule`, the
+            framework's own scheduler (see the room) or any callable ``step -> lr``;
+            anything else is a ``TypeError``. With ``optimizer``, it drives the given
+            optimizer's lr.
           device: where to train (default ``default_device()``).
           schedule_unit (str): ``"epoch"`` (default) or ``"update"``.
           optimizer: the framework's optimizer to train with instead of the default SGD
-            (e.g. to continue a run after restoring its state).
+            (e.g. to continue a run after restoring its state). A scheduler the
+            framework cannot attach to it, and ``lr_hook``, set its lr before every
+            update: that needs a settable lr (``ValueError`` otherwise).
           seed (int >= 0): seeds the framework's global generator, if it has one; the
             weights come from ``lenet(seed)`` and the data order from the loader.
           animator: True for a live plot, False for none, or an ``Animator``.
@@ -147,24 +165,49 @@ class Room(Protocol):
         """
 
 
+CONTRACT_NAMES = ("FRAMEWORK", "VERSIONS", "try_gpu", "default_device", "try_all_gpus",
+                  "load_data_fashion_mnist", "lenet", "load_lenet_weights", "num_params",
+                  "evaluate_accuracy_gpu", "accuracy", "size", "arange", "train", "find_lr")
+"""The names of :class:`Room`, which every room's ``__all__`` lists."""
+
+
+def data_loader(layout: str, convert, doc: str, **options):
+    """A room's ``load_data_fashion_mnist``: :func:`d2l_compat.loader.load_data_fashion_mnist`
+    in ``layout`` with the room's ``convert(X, y)`` (and ``options``, e.g. ``loader``)."""
+    def load_data_fashion_mnist(batch_size: int, resize=None, seed: int = DEFAULT_SEED,
+                                mode: str | None = None, class_train: int | None = None):
+        return _loader.load_data_fashion_mnist(batch_size, resize=resize, layout=layout,
+                                               convert=convert, seed=seed, mode=mode,
+                                               class_train=class_train, **options)
+
+    load_data_fashion_mnist.__doc__ = doc
+    load_data_fashion_mnist.__module__ = getattr(convert, "__module__", __name__)
+    return load_data_fashion_mnist
+
+
 # ----------------------------------------------------------------------- train
 
 def check_train_arguments(*, num_epochs, lr, scheduler, schedule_unit, optimizer,
-                          seed, start_epoch, momentum, lr_hook, schedulers: tuple,
-                          scheduler_kinds: str) -> None:
+                          seed, start_epoch, momentum, lr_hook, schedulers: tuple = (),
+                          scheduler_kinds: str = "the framework's own scheduler") -> None:
     """The checks of ``train`` every room makes, before anything changes.
 
-    ``schedulers`` are the types the room accepts as ``scheduler`` besides None (a
-    d2l_compat ``Schedule`` and the framework's own; ``typing.Callable`` for any
-    callable) and ``scheduler_kinds`` says them in words, for the ``TypeError``.
+    ``scheduler`` may be None, a d2l_compat ``Schedule``, one of ``schedulers`` (the
+    framework's own types, said in words by ``scheduler_kinds`` for the ``TypeError``) or
+    any callable ``step -> lr``.
 
-    >>> kinds = dict(schedulers=(Schedule,), scheduler_kinds="a d2l_compat schedule")
+    >>> kinds = dict(schedulers=(), scheduler_kinds="a torch LRScheduler")
     >>> check_train_arguments(num_epochs=True, lr=0.1, scheduler=None,
     ...     schedule_unit="epoch", optimizer=None, seed=0, start_epoch=0, momentum=0.0,
     ...     lr_hook=None, **kinds)
     Traceback (most recent call last):
       ...
     TypeError: num_epochs must be a positive int, got True (bool)
+    >>> check_train_arguments(num_epochs=1, lr=0.1, scheduler=0.1, schedule_unit="epoch",
+    ...     optimizer=None, seed=0, start_epoch=0, momentum=0.0, lr_hook=None, **kinds)
+    Traceback (most recent call last):
+      ...
+    TypeError: scheduler must be None, a d2l_compat schedule, a torch LRScheduler or a callable step -> lr, got 0.1
     """
     check_int("num_epochs", num_epochs, minimum=1)
     check_number("lr", lr, minimum=0.0)
@@ -172,8 +215,10 @@ def check_train_arguments(*, num_epochs, lr, scheduler, schedule_unit, optimizer
     check_int("seed", seed, minimum=0)
     check_int("start_epoch", start_epoch, minimum=0)
     check_number("momentum", momentum, minimum=0.0, below=1.0)
-    if scheduler is not None and not isinstance(scheduler, schedulers):
-        raise TypeError(f"scheduler must be None, {scheduler_kinds}, got {scheduler!r}")
+    if scheduler is not None and not (isinstance(scheduler, (Schedule, *schedulers))
+                                      or callable(scheduler)):
+        raise TypeError(f"scheduler must be None, a d2l_compat schedule, {scheduler_kinds} "
+                        f"or a callable step -> lr, got {scheduler!r}")
     if lr_hook is not None:
         check_callable("lr_hook", lr_hook)
         if scheduler is not None:
@@ -206,49 +251,164 @@ def new_history(framework: str, versions: dict, train_iter, *, device: str, seed
                    versions=dict(versions))
 
 
-class EpochLoop(Protocol):
-    """What a room's ``train`` gives :func:`train_loop`: one epoch, update by update."""
+def lr_of_step(scheduler, steps_per_epoch: int | None):
+    """``step -> lr`` of ``scheduler`` counted in updates (``steps_per_epoch=None``) or in
+    epochs (update ``u`` is in epoch ``u // steps_per_epoch``).
+
+    >>> lr_of_step(lambda t: 0.1 * t, 4)(9)
+    0.2
+    """
+    if steps_per_epoch is None:
+        return scheduler
+    return lambda step: scheduler(step // steps_per_epoch)
+
+
+class Trainer:
+    """The hooks of a room; :func:`train_with` and :func:`find_lr_with` call them.
+
+    A room subclasses it once (its class attributes say the framework) and the template
+    makes one instance per run: ``Trainer(net, device)``. The hooks, in the order the
+    template calls them:
+
+    * ``attaches(scheduler, optimizer)`` (class): can the framework attach ``scheduler``
+      to the optimizer natively (else the template sets it before every update);
+      ``lr_is_settable(optimizer, net)`` (class): can ``set_lr`` set a given
+      optimizer's lr (``SETTABLE_LR`` says what it needs, for the ``ValueError``);
+    * ``seed(seed)``, ``place()``: seed the framework's global generator; put the net on
+      ``self.device`` (``train`` only);
+    * ``build_optimizer(optimizer, scheduler, lr, momentum)``: the optimizer of the run,
+      the given one or a new plain SGD;
+    * ``attach_schedule(scheduler, steps_per_epoch, first_update, num_updates)``: attach
+      ``scheduler`` (None: none) natively -- counted in epochs of ``steps_per_epoch``
+      updates, or in updates when that is None, starting at update ``first_update`` --
+      and return ``(schedule, unit)``, what drives the lr now, for the History;
+    * ``begin_run(first_update, steps_per_epoch, sets_lr)``: the last preparations
+      (state, update counter, compiled step); ``sets_lr`` when the lr is set before
+      every update;
+    * per epoch ``begin_epoch()``, per update ``set_lr(lr)`` (if set), ``step(X, y)``
+      (one SGD update, its metrics summed) and ``read_lr()`` (the lr that update
+      applied, read back from the optimizer: before the step when
+      ``READS_LR_BEFORE_STEP``, else after it), then ``end_epoch() -> (loss sum,
+      number correct)``; ``batch_loss()``: the last update's mean loss (``find_lr``);
+    * ``evaluate(data_iter)``: the accuracy (the room's ``evaluate_accuracy_gpu``);
+    * ``save_state()`` / ``restore_state(state)``: the net before and after ``find_lr``.
+    """
+
+    FRAMEWORK: str = ""
+    VERSIONS: dict = {}
+    SCHEDULERS: tuple = ()
+    """The framework's own scheduler types (besides Schedule and any callable)."""
+    SCHEDULER_KINDS: str = "the framework's own scheduler"
+    SETTABLE_LR: str = "an optimizer whose lr is a number"
+    READS_LR_BEFORE_STEP: bool = False
+
+    def __init__(self, net, device):
+        self.net, self.device, self.optimizer = net, device, None
+
+    @classmethod
+    def default_device(cls):
+        raise NotImplementedError
+
+    @classmethod
+    def net_device(cls, net):
+        """The device ``find_lr`` trains ``net`` on (default: :meth:`default_device`)."""
+        return cls.default_device()
+
+    @classmethod
+    def attaches(cls, scheduler, optimizer) -> bool:
+        return True
+
+    @classmethod
+    def lr_is_settable(cls, optimizer, net) -> bool:
+        return True
+
+    def device_label(self) -> str:
+        """The device as the History records it."""
+        return str(self.device)
+
+    def seed(self, seed: int) -> None:
+        pass
+
+    def place(self) -> None:
+        pass
+
+    def begin_run(self, first_update: int, steps_per_epoch: int, sets_lr: bool) -> None:
+        pass
 
     def begin_epoch(self) -> None:
-        """Before the epoch's first update (e.g. reset the sums, set training mode)."""
-
-    def set_lr(self, lr: float) -> None:
-        """Set the optimizer's lr for the next update (for ``lr_hook``)."""
-
-    def update(self, X, y, read_lr: bool):
-        """One SGD update on the minibatch; when ``read_lr``, return the lr this update
-        applied, read back from the optimizer (else anything)."""
-
-    def end_epoch(self) -> tuple:
-        """After the last update: ``(sum of losses, number correct)``, numbers or
-        one-element arrays of the framework."""
+        pass
 
 
-def train_loop(loop: EpochLoop, train_iter, evaluate: Callable[[], float], num_epochs: int,
+def train_with(room: type[Trainer], net, train_iter, test_iter, num_epochs: int, lr: float,
+               scheduler=None, device=None, *, schedule_unit: str = "epoch", optimizer=None,
+               seed: int = DEFAULT_SEED, animator=True, verbose: bool = True,
+               history: History | None = None, start_epoch: int = 0, momentum: float = 0.0,
+               lr_hook=None) -> History:
+    """``train`` of a room (:meth:`Room.train`) with the hooks of ``room``."""
+    check_train_arguments(num_epochs=num_epochs, lr=lr, scheduler=scheduler,
+                          schedule_unit=schedule_unit, optimizer=optimizer, seed=seed,
+                          start_epoch=start_epoch, momentum=momentum, lr_hook=lr_hook,
+                          schedulers=room.SCHEDULERS, scheduler_kinds=room.SCHEDULER_KINDS)
+    by_hand = scheduler is not None and not room.attaches(scheduler, optimizer)
+    setter = "lr_hook" if lr_hook is not None else "scheduler" if by_hand else None
+    if setter and optimizer is not None and not room.lr_is_settable(optimizer, net):
+        raise ValueError(f"{setter} sets the lr before every update, so it needs "
+                         f"{room.SETTABLE_LR}")
+    run = room(net, room.default_device() if device is None else device)
+    run.seed(seed)
+    run.place()
+    steps_per_epoch = len(train_iter)
+    per_epoch = steps_per_epoch if schedule_unit == "epoch" else None
+    first_update = start_epoch * steps_per_epoch
+    run.optimizer = run.build_optimizer(optimizer, scheduler, lr, momentum)
+    schedule, unit = run.attach_schedule(None if by_hand else scheduler, per_epoch,
+                                         first_update, num_epochs * steps_per_epoch)
+    if by_hand:
+        schedule, unit = scheduler, schedule_unit
+    run.begin_run(first_update, steps_per_epoch, sets_lr=setter is not None)
+    history = history or new_history(room.FRAMEWORK, room.VERSIONS, train_iter, seed=seed,
+                                     device=run.device_label(), schedule=schedule,
+                                     schedule_unit=unit, lr_hook=lr_hook)
+    return train_loop(run, train_iter, lambda: run.evaluate(test_iter), num_epochs, history,
+                      start_epoch=start_epoch, animator=animator, verbose=verbose,
+                      lr_hook=lr_of_step(scheduler, per_epoch) if by_hand else lr_hook)
+
+
+def train_signature(train):
+    """Decorator: a room's ``train(*args, **kwargs)`` shows the signature of
+    :func:`train_with` (without ``room``) in ``help``."""
+    params = list(inspect.signature(train_with).parameters.values())[1:]
+    train.__signature__ = inspect.Signature(params, return_annotation=History)
+    return train
+
+
+def train_loop(run: Trainer, train_iter, evaluate: Callable[[], float], num_epochs: int,
                history: History, *, start_epoch: int = 0, lr_hook=None, animator=True,
                verbose: bool = True) -> History:
-    """Train epochs ``start_epoch .. num_epochs - 1`` with ``loop``, recording into ``history``.
+    """Train epochs ``start_epoch .. num_epochs - 1`` with ``run``, recording into ``history``.
 
     Update ``step`` (counted over the whole run: ``epoch * len(train_iter) + i``) first
-    sets ``lr_hook(step)`` when there is a hook, then runs ``loop.update``; the lr is
-    read back at the epoch's first update and every ``LR_LOG_EVERY`` updates. The
-    epochs, their report and the History are :func:`~d2l_compat.training.fit`'s.
+    sets ``lr_hook(step)`` when there is a hook, then runs ``run.step``; the lr is read
+    back at the epoch's first update and every ``LR_LOG_EVERY`` updates. The epochs,
+    their report and the History are :func:`~d2l_compat.training.fit`'s.
     """
     steps_per_epoch = len(train_iter)
+    before = run.READS_LR_BEFORE_STEP
 
     def train_epoch(epoch: int) -> EpochStats:
-        loop.begin_epoch()
+        run.begin_epoch()
         sampled, count = [], 0
         for i, (X, y) in enumerate(epoch_batches(train_iter, epoch)):
             step = epoch * steps_per_epoch + i
             if lr_hook is not None:
-                loop.set_lr(float(lr_hook(step)))
+                run.set_lr(float(lr_hook(step)))
             read_lr = i == 0 or step % LR_LOG_EVERY == 0
-            lr = loop.update(X, y, read_lr)
+            lr = run.read_lr() if read_lr and before else None
+            run.step(X, y)
             if read_lr:
-                sampled.append((step, lr))
+                sampled.append((step, lr if before else run.read_lr()))
             count += int(y.shape[0])
-        loss_sum, correct = loop.end_epoch()
+        loss_sum, correct = run.end_epoch()
         step_lrs = [(step, float(lr)) for step, lr in sampled]  # device reads: once, here
         return EpochStats(as_float(loss_sum), as_float(correct), count, step_lrs[0][1],
                           [p for p in step_lrs if p[0] % LR_LOG_EVERY == 0])
@@ -259,45 +419,36 @@ def train_loop(loop: EpochLoop, train_iter, evaluate: Callable[[], float], num_e
 
 # ------------------------------------------------------------------- find_lr
 
-class StateCacher:
-    """What ``find_lr`` gives back: :meth:`store` before the sweep, :meth:`reset` after.
-
-    The room says how to take and put back its net's state (``save() -> state``,
-    ``restore(state)``); the sweep runs between the two, and ``reset`` runs also when
-    it raises (:func:`find_lr_with`). As pytorch-lr-finder's ``state_cacher``.
-    """
-
-    def __init__(self, save: Callable[[], object], restore: Callable[[object], None]):
-        self._save, self._restore = save, restore
-        self._state, self._stored = None, False
-
-    def store(self) -> None:
-        """Keep the state as it is now."""
-        self._state, self._stored = self._save(), True
-
-    def reset(self) -> None:
-        """Put back the state kept by :meth:`store`."""
-        if not self._stored:
-            raise RuntimeError("StateCacher.reset() before store(): nothing to put back")
-        self._restore(self._state)
-
-
-def find_lr_with(cacher: StateCacher, make_update, *sweep, seed: int = DEFAULT_SEED,
+def find_lr_with(room: type[Trainer], net, train_iter, *sweep, seed: int = DEFAULT_SEED,
                  **options) -> LRFinderResult:
-    """Run the range test ``LRRangeTest(*sweep, **options)`` with a room's update.
+    """``find_lr`` of a room (:meth:`Room.find_lr`) with the hooks of ``room``.
 
-    ``make_update(start_lr, seed)`` prepares the sweep (optimizer, seeding, compiled
-    step) and returns ``update(lr) -> (loss, lr read back)``, one minibatch per call
-    (see :meth:`LRRangeTest.run`). The arguments are checked before anything changes;
-    the net is stored before ``make_update`` and reset afterwards, whatever happens.
+    The arguments are checked before anything changes. The net's state is saved, a plain
+    SGD at the sweep's ``start_lr`` is built on the net's device, and every update of
+    :meth:`LRRangeTest.run` sets its lr, runs the room's ``step`` on the next minibatch
+    (cycling the epochs of ``train_iter``) and returns the minibatch's mean loss and the
+    lr read back; the state is restored afterwards, whatever happens.
     """
     test = LRRangeTest(*sweep, **options)
     check_int("seed", seed, minimum=0)
-    cacher.store()
+    run = room(net, room.net_device(net))
+    state = run.save_state()
     try:
-        return test.run(make_update(test.config["start_lr"], seed))
+        run.seed(seed)
+        run.optimizer = run.build_optimizer(None, None, test.config["start_lr"], 0.0)
+        run.begin_run(0, len(train_iter), sets_lr=True)
+        batches = cycle_batches(train_iter)
+
+        def update(lr):
+            X, y = next(batches)
+            run.begin_epoch()  # each update is its own one-minibatch epoch
+            run.set_lr(lr)
+            run.step(X, y)
+            return run.batch_loss(), float(run.read_lr())
+
+        return test.run(update)
     finally:
-        cacher.reset()
+        run.restore_state(state)
 
 
 def range_test_signature(find_lr):

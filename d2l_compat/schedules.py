@@ -37,6 +37,8 @@ import numbers
 
 import numpy as np
 
+from d2l_compat.checks import check_int, check_number
+
 __all__ = [
     "Schedule",
     "Constant",
@@ -60,9 +62,6 @@ def _is_int(x):
     return isinstance(x, numbers.Integral) and not isinstance(x, (bool, np.bool_))
 
 
-def _is_real(x):
-    return isinstance(x, numbers.Real) and not isinstance(x, (bool, np.bool_))
-
 
 def _plain(x):
     """Return a numpy scalar as the equal Python int/float (JSON-safe configs)."""
@@ -70,38 +69,34 @@ def _plain(x):
 
 
 def _check_lr(name, value):
-    if not _is_real(value) or not math.isfinite(value) or value < 0:
-        raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
+    """A finite number >= 0 (``TypeError`` for a non-number, ``ValueError`` out of range);
+    an int stays an int in the config."""
+    check_number(name, value, minimum=0.0)
     return _plain(value)
 
 
 def _check_int(name, value, low, high=None, high_name=None):
     """Check ``low <= value`` (and ``value < high`` when given); return a Python int."""
-    if not _is_int(value):
-        raise ValueError(f"{name} must be an integer, got {value!r}")
-    if value < low:
-        raise ValueError(f"{name} must be >= {low}, got {value!r}")
+    value = check_int(name, value, minimum=low)
     if high is not None and value >= high:
         raise ValueError(f"{name} must be < {high_name} ({high}), got {value!r}")
-    return int(value)
+    return value
 
 
 def _check_factor(value):
-    if not _is_real(value) or not 0 < value <= 1:
-        raise ValueError(f"factor must be in (0, 1], got {value!r}")
+    check_number("factor", value, above=0.0)
+    if not value <= 1:
+        raise ValueError(f"factor must be a number in (0, 1], got {value!r}")
     return _plain(value)
 
 
 def _check_increasing(name, values, low):
     """A strictly increasing list (possibly empty) of integers >= ``low``."""
     if isinstance(values, (str, bytes)) or not hasattr(values, "__iter__"):
-        raise ValueError(f"{name} must be a list of integers, got {values!r}")
+        raise TypeError(f"{name} must be a list of ints, got {values!r}")
     values = list(values)
     for i, v in enumerate(values):
-        if not _is_int(v):
-            raise ValueError(f"{name}[{i}] must be an integer, got {v!r}")
-        if v < low:
-            raise ValueError(f"{name}[{i}] must be >= {low}, got {v!r}")
+        check_int(f"{name}[{i}]", v, minimum=low)
         if i and v <= values[i - 1]:
             raise ValueError(
                 f"{name} must be strictly increasing, got {values!r}")
@@ -121,7 +116,7 @@ def _as_steps(step):
     if isinstance(step, (numbers.Number, np.bool_)):  # bool, float, complex, ...
         hint = " (floats are rejected even when whole: use int(step))" \
             if isinstance(step, numbers.Real) and not isinstance(step, bool) else ""
-        raise ValueError(f"step must be a non-negative integer, got {step!r}{hint}")
+        raise TypeError(f"step must be a non-negative integer, got {step!r}{hint}")
     try:
         arr = np.asarray(step)
     except Exception as err:  # ragged lists and other oddities
@@ -130,7 +125,7 @@ def _as_steps(step):
     if arr.size == 0 and kind in "iuf":  # np.asarray([]) is float64: nothing to check
         return arr.astype(np.float64), False
     if kind in "fcb":
-        raise ValueError(f"step must hold non-negative integers, got an array of dtype "
+        raise TypeError(f"step must hold non-negative integers, got an array of dtype "
                          f"{arr.dtype} (convert whole-number floats with .astype(int))")
     if kind not in "iu":
         raise TypeError(f"step must be an integer or an integer array, got {step!r}")
@@ -174,6 +169,16 @@ class Schedule:
     and implement ``_lr(t, xp)`` for a float array ``t`` of non-negative steps, written
     against the array module ``xp`` so one formula serves numpy and compiled graphs.
     """
+
+    _registry: dict = {}  # class name -> class, filled by __init_subclass__
+
+    def __init_subclass__(cls, **kwargs):
+        """Every subclass is registered under its name, so that
+        :func:`schedule_from_config` restores it (no hand-written list)."""
+        super().__init_subclass__(**kwargs)
+        if cls.__name__ in Schedule._registry:
+            raise TypeError(f"a schedule class named {cls.__name__!r} exists already")
+        Schedule._registry[cls.__name__] = cls
 
     def __init__(self, **config):
         object.__setattr__(self, "_config", config)
@@ -430,8 +435,7 @@ class PolyScheduler(Schedule):
     def __init__(self, max_update, base_lr=0.01, pwr=2, final_lr=0, warmup_steps=0,
                  warmup_begin_lr=0):
         max_update = _check_int("max_update", max_update, low=1)
-        if not _is_real(pwr) or not math.isfinite(pwr) or pwr <= 0:
-            raise ValueError(f"pwr must be a finite number > 0, got {pwr!r}")
+        check_number("pwr", pwr, above=0.0)
         super().__init__(
             max_update=max_update,
             base_lr=_check_lr("base_lr", base_lr),
@@ -519,13 +523,13 @@ class JoinedSchedule(Schedule):
 
     def __init__(self, schedules, boundaries):
         if isinstance(schedules, Schedule) or not isinstance(schedules, (list, tuple)):
-            raise ValueError(f"schedules must be a list of Schedule objects, got {schedules!r}")
+            raise TypeError(f"schedules must be a list of Schedule objects, got {schedules!r}")
         if not schedules:
             raise ValueError("schedules must not be empty")
         for i, s in enumerate(schedules):
             if not isinstance(s, Schedule):
                 # optax schedules and lambdas have no config and are not vectorised here.
-                raise ValueError(f"schedules[{i}] must be a d2l_compat.schedules.Schedule, "
+                raise TypeError(f"schedules[{i}] must be a d2l_compat.schedules.Schedule, "
                                  f"got {s!r}")
         boundaries = _check_increasing("boundaries", boundaries, low=0)
         if len(boundaries) != len(schedules) - 1:
@@ -577,11 +581,6 @@ def join_schedules(schedules, boundaries):
 
 
 # ---------------------------------------------------------------- serialisation
-_CLASSES = {cls.__name__: cls for cls in (
-    Constant, SquareRootScheduler, FactorScheduler, MultiFactorScheduler,
-    CosineScheduler, PolyScheduler, WarmupCosineDecay, JoinedSchedule)}
-
-
 def schedule_to_config(schedule):
     """``{"class": name, "config": schedule.get_config()}``, JSON-serialisable.
 
@@ -590,7 +589,7 @@ def schedule_to_config(schedule):
       {'class': 'Constant', 'config': {'lr': 0.1}}
     """
     if not isinstance(schedule, Schedule):
-        raise ValueError(f"schedule must be a Schedule, got {schedule!r}")
+        raise TypeError(f"schedule must be a Schedule, got {schedule!r}")
     return {"class": type(schedule).__name__, "config": schedule.get_config()}
 
 
@@ -601,12 +600,14 @@ def schedule_from_config(config):
       >>> schedule_from_config({"class": "Constant", "config": {"lr": 0.1}})
       Constant(lr=0.1)
     """
-    if not isinstance(config, dict) or set(config) != {"class", "config"}:
+    if not isinstance(config, dict):
+        raise TypeError(f"config must be a dict with keys 'class' and 'config', got {config!r}")
+    if set(config) != {"class", "config"}:
         raise ValueError(f"config must be a dict with keys 'class' and 'config', got {config!r}")
     name = config["class"]
-    if name not in _CLASSES:
-        raise ValueError(f"class must be one of {sorted(_CLASSES)}, got {name!r}")
-    return _CLASSES[name].from_config(config["config"])
+    if name not in Schedule._registry:
+        raise ValueError(f"class must be one of {sorted(Schedule._registry)}, got {name!r}")
+    return Schedule._registry[name].from_config(config["config"])
 
 
 # ---------------------------------------------------------------------- plotting

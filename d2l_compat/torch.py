@@ -1,7 +1,7 @@
 """PyTorch room of d2l_compat: ``from d2l_compat import torch as d2l``.
 
 Thin by design: it converts arrays, builds LeNet with the shared initial weights of
-:func:`d2l_compat.models.lenet_weights` and the SGD optimizer, and bridges the
+:func:`d2l_compat.lenet.lenet_weights` and the SGD optimizer, and bridges the
 framework-free schedules of :mod:`d2l_compat.schedules` to ``torch.optim.lr_scheduler``
 through :class:`ScheduleLR`. ``train(..., lr_hook=...)`` is the other, hook style of a
 per-update schedule, and :func:`find_lr` runs the learning-rate range test of
@@ -16,20 +16,17 @@ import torch
 from torch import nn
 
 from d2l_compat import d2l_api as _d2l_api
-from d2l_compat import data as _data
-from d2l_compat.common import *  # noqa: F401,F403  (the shared D2L names)
+from d2l_compat import common, rooms
+from d2l_compat.common import *  # noqa: F401,F403  (re-exported: the shared D2L names)
+from d2l_compat.context import DEFAULT_SEED
 from d2l_compat.devices import choose_device
-from d2l_compat.common import (
-    DEFAULT_SEED, History, LRFinderResult, MultiFactorScheduler, Schedule,
-    lenet_weights, schedule_from_config, schedule_to_config)
-from d2l_compat.rooms import (StateCacher, check_train_arguments, find_lr_with, new_history,
-                              range_test_signature, train_loop)
-from d2l_compat.models import match_layers, to_layout
+from d2l_compat.lenet import lenet_weights, match_layers, to_layout
+from d2l_compat.lr_finder import LRFinderResult
+from d2l_compat.schedules import Schedule, schedule_from_config, schedule_to_config
+from d2l_compat.training import History
 
 FRAMEWORK = "pytorch"
 VERSIONS = {"torch": str(torch.__version__)}  # a plain str: checkpoints load weights_only
-SCHEDULERS = (Schedule, torch.optim.lr_scheduler.LRScheduler)
-SCHEDULER_KINDS = "a d2l_compat schedule or a torch.optim.lr_scheduler.LRScheduler"
 
 
 def try_gpu(i: int = 0) -> torch.device:
@@ -50,15 +47,12 @@ def default_device() -> torch.device:
     return torch.device("cpu")
 
 
-def load_data_fashion_mnist(batch_size: int, resize=None, seed: int = DEFAULT_SEED,
-                            mode: str | None = None, class_train: int | None = None):
-    """Fashion-MNIST in memory as (train_iter, test_iter) of NCHW float32 / int64 tensors."""
-    def to_tensors(X, y):
-        return torch.from_numpy(X), torch.from_numpy(y).long()
+def _to_tensors(X, y):
+    return torch.from_numpy(X), torch.from_numpy(y).long()
 
-    return _data.load_data_fashion_mnist(batch_size, resize=resize, layout="NCHW",
-                                         convert=to_tensors, seed=seed, mode=mode,
-                                         class_train=class_train)
+
+load_data_fashion_mnist = rooms.data_loader("NCHW", _to_tensors, """Fashion-MNIST in memory
+    as (train_iter, test_iter) of NCHW float32 / int64 tensors.""")
 
 
 def load_lenet_weights(net: nn.Module, weights) -> nn.Module:
@@ -84,7 +78,7 @@ def load_lenet_weights(net: nn.Module, weights) -> nn.Module:
 def lenet(seed: int = DEFAULT_SEED) -> nn.Sequential:
     """The chapter's modernised LeNet (ReLU, max-pooling) with the weights of ``seed``.
 
-    The weights are :func:`d2l_compat.models.lenet_weights` ``(seed)`` -- Xavier-uniform,
+    The weights are :func:`d2l_compat.lenet.lenet_weights` ``(seed)`` -- Xavier-uniform,
     zero biases, drawn once with numpy -- the same numbers every framework's ``lenet``
     loads (:func:`load_lenet_weights`). torch's global RNG is left alone.
     """
@@ -185,22 +179,47 @@ def evaluate_accuracy_gpu(net: nn.Module, data_iter, device=None) -> float:
     return correct / count
 
 
-def _bridge_scheduler(scheduler, optimizer, start_step: int):
-    """The torch scheduler for ``train``'s ``scheduler`` (a ScheduleLR for ours), or None."""
-    if isinstance(scheduler, Schedule):
-        return ScheduleLR(optimizer, scheduler, last_epoch=start_step - 1)
-    if scheduler is not None and scheduler.optimizer is not optimizer:
-        raise ValueError("scheduler steps another optimizer than the one training uses: "
-                         "pass its optimizer as optimizer=")
-    return scheduler
+class _TorchTrainer(rooms.Trainer):
+    """The hooks of :func:`d2l_compat.rooms.train_with` for a torch net and optimizer."""
 
+    FRAMEWORK, VERSIONS = FRAMEWORK, VERSIONS
+    SCHEDULERS = (torch.optim.lr_scheduler.LRScheduler,)
+    SCHEDULER_KINDS = "a torch.optim.lr_scheduler.LRScheduler"
+    READS_LR_BEFORE_STEP = True  # a scheduler steps after the update: read the lr before
+    default_device = staticmethod(default_device)
+    scheduler, per_update = None, False  # find_lr attaches none
 
-class _EpochLoop:
-    """:class:`d2l_compat.rooms.EpochLoop` of ``train``: SGD updates of a torch net."""
+    @classmethod
+    def net_device(cls, net):
+        return next(net.parameters()).device
 
-    def __init__(self, net, optimizer, scheduler, per_update: bool, device):
-        self.net, self.optimizer, self.scheduler = net, optimizer, scheduler
-        self.per_update, self.device = per_update, device
+    @classmethod
+    def attaches(cls, scheduler, optimizer) -> bool:  # a plain function is set by hand
+        return isinstance(scheduler, (Schedule, torch.optim.lr_scheduler.LRScheduler))
+
+    def seed(self, seed: int) -> None:
+        torch.manual_seed(seed)  # for any randomness inside the net (none in LeNet)
+
+    def place(self) -> None:
+        self.net.to(self.device)
+
+    def build_optimizer(self, optimizer, scheduler, lr, momentum):
+        if optimizer is None and isinstance(scheduler, torch.optim.lr_scheduler.LRScheduler):
+            optimizer = scheduler.optimizer  # a native scheduler comes with its optimizer
+        return optimizer or torch.optim.SGD(self.net.parameters(), lr=lr, momentum=momentum)
+
+    def attach_schedule(self, scheduler, steps_per_epoch, first_update, num_updates):
+        if isinstance(scheduler, Schedule):
+            start = first_update // steps_per_epoch if steps_per_epoch else first_update
+            scheduler = ScheduleLR(self.optimizer, scheduler, last_epoch=start - 1)
+        elif scheduler is not None and scheduler.optimizer is not self.optimizer:
+            raise ValueError("scheduler steps another optimizer than the one training uses: "
+                             "pass its optimizer as optimizer=")
+        self.scheduler, self.per_update = scheduler, steps_per_epoch is None
+        return (scheduler.schedule if isinstance(scheduler, ScheduleLR) else None,
+                None if scheduler is None else "epoch" if steps_per_epoch else "update")
+
+    def begin_run(self, first_update, steps_per_epoch, sets_lr) -> None:
         self.loss = nn.CrossEntropyLoss()
 
     def begin_epoch(self) -> None:
@@ -212,111 +231,65 @@ class _EpochLoop:
         for group in self.optimizer.param_groups:
             group["lr"] = lr
 
-    def step(self, X, y):
-        """One SGD update on ``(X, y)``; returns ``y`` on the device, logits, mean loss."""
+    def read_lr(self) -> float:
+        return self.optimizer.param_groups[0]["lr"]
+
+    def step(self, X, y) -> None:
         X, y = X.to(self.device), y.to(self.device)
         self.optimizer.zero_grad(set_to_none=True)
         y_hat = self.net(X)
-        batch_loss = self.loss(y_hat, y)
-        batch_loss.backward()
+        self.last_loss = self.loss(y_hat, y)
+        self.last_loss.backward()
         self.optimizer.step()
-        return y, y_hat, batch_loss
-
-    def update(self, X, y, read_lr: bool):
-        lr = self.optimizer.param_groups[0]["lr"]  # before the step: the lr it applies
-        y, y_hat, batch_loss = self.step(X, y)
-        if self.per_update:
+        if self.scheduler is not None and self.per_update:
             self.scheduler.step()
         with torch.no_grad():
-            self.loss_sum += batch_loss * y.numel()
+            self.loss_sum += self.last_loss * y.numel()
             self.correct += (y_hat.argmax(dim=1) == y).sum()
-        return lr
+
+    def batch_loss(self) -> float:
+        return float(self.last_loss.detach())
 
     def end_epoch(self) -> tuple:
         if self.scheduler is not None and not self.per_update:
             self.scheduler.step()
         return self.loss_sum, self.correct
 
+    def evaluate(self, data_iter) -> float:
+        return evaluate_accuracy_gpu(self.net, data_iter, self.device)
 
-def train(net: nn.Module, train_iter, test_iter, num_epochs: int, lr: float,
-          scheduler=None, device=None, *, schedule_unit: str = "epoch", optimizer=None,
-          seed: int = DEFAULT_SEED, animator=True, verbose: bool = True,
-          history: History | None = None, start_epoch: int = 0, momentum: float = 0.0,
-          lr_hook=None) -> History:
+    def save_state(self):
+        """The net's ``state_dict`` (a deep copy), its parameters' ``.grad`` and its mode."""
+        params = list(self.net.parameters())
+        grads = [None if p.grad is None else p.grad.detach().clone() for p in params]
+        return copy.deepcopy(self.net.state_dict()), params, grads, self.net.training
+
+    def restore_state(self, state) -> None:
+        weights, params, grads, training = state
+        self.net.load_state_dict(weights)
+        for p, g in zip(params, grads):
+            p.grad = g
+        self.net.train(training)
+
+
+@rooms.train_signature
+def train(*args, **kwargs) -> History:
     """Train with ``torch.optim.SGD``; the arguments are :meth:`d2l_compat.rooms.Room.train`'s.
 
     ``scheduler`` is a d2l_compat schedule (wrapped in :class:`ScheduleLR`, which starts
     at the step of ``start_epoch``), a native ``torch.optim.lr_scheduler`` (training then
-    uses its optimizer and continues from its state) or None. A scheduler steps after
+    uses its optimizer and continues from its state), any function ``step -> lr`` (set
+    in every param group before every update) or None. A scheduler steps after
     ``optimizer.step()``, once per epoch or per update. ``lr`` only builds the default
     ``torch.optim.SGD(lr, momentum=momentum)`` (torch keeps the lr outside the buffer:
     ``v <- momentum * v + g; w <- w - lr * v``); ``lr_hook`` sets the ``lr`` of every
     ``optimizer.param_groups`` entry. ``torch.manual_seed(seed)`` is called.
     """
-    check_train_arguments(num_epochs=num_epochs, lr=lr, scheduler=scheduler,
-                          schedule_unit=schedule_unit, optimizer=optimizer, seed=seed,
-                          start_epoch=start_epoch, momentum=momentum, lr_hook=lr_hook,
-                          schedulers=SCHEDULERS, scheduler_kinds=SCHEDULER_KINDS)
-    device = device or default_device()
-    torch.manual_seed(seed)  # for any randomness inside the net (none in LeNet)
-    net.to(device)
-    if optimizer is None and isinstance(scheduler, torch.optim.lr_scheduler.LRScheduler):
-        optimizer = scheduler.optimizer  # a native scheduler comes with its optimizer
-    optimizer = optimizer or torch.optim.SGD(net.parameters(), lr=lr, momentum=momentum)
-    start_step = start_epoch * (len(train_iter) if schedule_unit == "update" else 1)
-    scheduler = _bridge_scheduler(scheduler, optimizer, start_step)
-    history = history or new_history(
-        FRAMEWORK, VERSIONS, train_iter, device=str(device), seed=seed, lr_hook=lr_hook,
-        schedule=scheduler.schedule if isinstance(scheduler, ScheduleLR) else None,
-        schedule_unit=schedule_unit if scheduler is not None else None)
-    loop = _EpochLoop(net, optimizer, scheduler, device=device,
-                      per_update=scheduler is not None and schedule_unit == "update")
-    return train_loop(loop, train_iter, lambda: evaluate_accuracy_gpu(net, test_iter, device),
-                      num_epochs, history, start_epoch=start_epoch, lr_hook=lr_hook,
-                      animator=animator, verbose=verbose)
+    return rooms.train_with(_TorchTrainer, *args, **kwargs)
 
 
-# --------------------------------------------------------------------------- LR finder
-
-def _net_state(net: nn.Module) -> StateCacher:
-    """The net's ``state_dict`` (a deep copy), its parameters' ``.grad`` and its mode."""
-    params = list(net.parameters())
-
-    def save():
-        grads = [None if p.grad is None else p.grad.detach().clone() for p in params]
-        return copy.deepcopy(net.state_dict()), grads, net.training
-
-    def restore(state):
-        weights, grads, training = state
-        net.load_state_dict(weights)
-        for p, g in zip(params, grads):
-            p.grad = g
-        net.train(training)
-
-    return StateCacher(save, restore)
-
-
-def _sweep_update(net: nn.Module, train_iter):
-    """``make_update`` of :func:`d2l_compat.rooms.find_lr_with` for a torch net."""
-    def make_update(start_lr: float, seed: int):
-        torch.manual_seed(seed)
-        optimizer = torch.optim.SGD(net.parameters(), lr=start_lr)
-        loop = _EpochLoop(net, optimizer, None, per_update=False,
-                          device=next(net.parameters()).device)
-        batches = _data.cycle_batches(train_iter)
-        net.train()
-
-        def update(lr):
-            loop.set_lr(lr)
-            _, _, batch_loss = loop.step(*next(batches))
-            return float(batch_loss.detach()), optimizer.param_groups[0]["lr"]
-        return update
-    return make_update
-
-
-@range_test_signature
-def find_lr(net: nn.Module, train_iter, *sweep, seed: int = DEFAULT_SEED,
-            **options) -> LRFinderResult:
+@rooms.range_test_signature
+def find_lr(*args, **kwargs) -> LRFinderResult:
     """The learning-rate range test on ``net`` with ``torch.optim.SGD``; ``net`` is unchanged.
 
     The arguments and the test are :meth:`d2l_compat.rooms.Room.find_lr`'s. The lr is
@@ -325,8 +298,7 @@ def find_lr(net: nn.Module, train_iter, *sweep, seed: int = DEFAULT_SEED,
     net's ``state_dict`` (a deep copy), the parameters' ``.grad`` and the train/eval
     mode are restored exactly. ``torch.manual_seed(seed)`` is called as in :func:`train`.
     """
-    return find_lr_with(_net_state(net), _sweep_update(net, train_iter), *sweep, seed=seed,
-                        **options)
+    return rooms.find_lr_with(_TorchTrainer, *args, **kwargs)
 
 
 # --------------------------------------------------------------------------- D2L names
@@ -382,3 +354,7 @@ def train_ch6(net: nn.Module, train_iter, test_iter, num_epochs: int, lr: float,
 
     _d2l_api.train_ch6_loop(train_step, lambda: evaluate_accuracy_gpu(net, test_iter),
                             train_iter, num_epochs, device)
+
+
+__all__ = [*rooms.CONTRACT_NAMES, "ScheduleLR", "train_ch6",
+           *common.__all__]

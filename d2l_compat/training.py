@@ -10,12 +10,12 @@ A framework room supplies two callables and this module does the rest:
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import asdict, dataclass, field
 
 from d2l_compat.plotting import Animator, _in_notebook
 from d2l_compat.checks import check_choice, check_int
-from d2l_compat.d2l_api import Timer
-from d2l_compat.runmode import DEFAULT_SEED, run_mode
+from d2l_compat.context import DEFAULT_SEED, run_mode
 
 # A network that predicts every class with probability 1/10 has cross-entropy ln 10 = 2.303.
 CHANCE_LOSS = math.log(10)
@@ -81,6 +81,34 @@ def stuck_at_chance(train_losses) -> bool:
     level = COLLAPSE_FRACTION * CHANCE_LOSS
     losses = list(train_losses)
     return bool(losses) and all(math.isfinite(loss) and loss >= level for loss in losses)
+
+
+def outcome(history: "History") -> str:
+    """How a failed run is named, in every table, chapter and report: ``""`` for a run that
+    trained, else the outcomes that apply, joined by ", ", epochs counted from 0:
+
+    * ``at chance in every epoch``: the epoch-mean training loss never left chance level
+      (the run never trained, or broke within its first epoch: the epoch means cannot
+      tell these apart; :func:`stuck_at_chance`);
+    * ``collapsed in epoch k``: it trained, then its loss went back to chance level in
+      epoch ``k`` (:func:`collapse_epoch`);
+    * ``diverged in epoch k``: its loss became NaN or infinite in epoch ``k``.
+
+    >>> h = History("jax", epochs=[EpochRecord(e, 0.5, l, 0.1, 0.1, 1.0, 1.0)
+    ...                            for e, l in enumerate([2.31, 2.30])])
+    >>> outcome(h)
+    'at chance in every epoch'
+    """
+    notes = [STUCK] if history.stuck else []
+    collapse = history.collapsed_at
+    if collapse is None:  # a History made by hand: decide from its losses
+        record = history.collapse_record()
+        collapse = None if record is None else record.epoch
+    if collapse is not None:
+        notes.append(f"collapsed in epoch {collapse}")
+    if history.diverged:
+        notes.append(f"diverged in epoch {history.epochs[-1].epoch}")
+    return ", ".join(notes)
 
 
 @dataclass
@@ -178,9 +206,8 @@ class History:
                 "test_acc": last.test_acc}
 
     def summary(self) -> str:
-        f = self.final
-        collapse = ("" if self.collapsed_at is None
-                    else f" (collapsed in epoch {self.collapsed_at})")
+        f = self.final  # the live log already said how a run diverged or broke
+        collapse = f" ({outcome(self)})" if self.collapsed else ""
         return (f"loss {f['train_loss']:.3f}, train acc {f['train_acc']:.3f}, "
                 f"test acc {f['test_acc']:.3f}{collapse}\n"
                 f"{self.examples_per_sec:.1f} examples/sec on {self.device}")
@@ -232,11 +259,10 @@ def fit(train_epoch, evaluate, num_epochs: int, history: History, *, start_epoch
     if verbose and not _in_notebook() and num_epochs > start_epoch:
         from tqdm import tqdm
         bar = tqdm(total=num_epochs - start_epoch, unit="epoch")
-    timer = Timer()
     for epoch in range(start_epoch, num_epochs):
-        timer.start()
+        start = time.perf_counter()
         stats = train_epoch(epoch)
-        seconds = timer.stop()
+        seconds = time.perf_counter() - start
         test_acc = float(evaluate())
         record = EpochRecord(epoch=epoch, lr=float(stats.lr),
                              train_loss=stats.loss_sum / stats.count,

@@ -26,10 +26,18 @@ def framework_missing(framework: str) -> str | None:
     return None
 
 
+# Fixtures whose tests belong to the slow lane whatever their module says (make unit runs
+# -m "not slow"): grid_client starts a Dask cluster.
+SLOW_FIXTURES = ("grid_client",)
+
+
+@pytest.hookimpl(tryfirst=True)  # before -m "not slow" deselects
 def pytest_collection_modifyitems(config, items):
-    from d2l_compat.sources import PENDING_REEXECUTION
+    from d2l_booktools.sources import PENDING_REEXECUTION
 
     for item in items:
+        if any(name in getattr(item, "fixturenames", ()) for name in SLOW_FIXTURES):
+            item.add_marker(pytest.mark.slow)
         path = Path(str(item.fspath)).resolve()
         if CHAPTERS in path.parents and path.stem in PENDING_REEXECUTION:
             item.add_marker(pytest.mark.skip(
@@ -59,9 +67,10 @@ PROBE = Path(__file__).resolve().parent / "grid_probe.ipynb"
 
 @pytest.fixture(scope="session")
 def grid_client():
-    """A two-worker Dask LocalCluster for the grid tests (one per pytest worker)."""
+    """A two-worker Dask LocalCluster for the grid tests (one per pytest worker); a test
+    that uses it is marked slow (:data:`SLOW_FIXTURES`)."""
     pytest.importorskip("distributed", reason="distributed is not installed (extra 'grid')")
-    from d2l_compat.reproduce import make_client
+    from d2l_booktools.reproduce import make_client
     os.environ.pop("DASK_SCHEDULER_ADDRESS", None)
     client = make_client(2)
     yield client

@@ -16,7 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from d2l_compat import FRAMEWORKS, book, sources
+from d2l_compat import FRAMEWORKS
+from d2l_booktools import book, sources
 from test_sources import HEADER
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -157,6 +158,7 @@ def checked_tabs(page) -> list[str]:
                        ".textContent.trim())")
 
 
+@pytest.mark.slow  # builds the book with Sphinx
 def test_no_page_references_an_external_resource(built_book):
     resource = re.compile(r'<(?:script|link|img|source|iframe)\b[^>]*?(?:src|href)="(https?:)?//')
     for html in built_book.glob("*.html"):
@@ -165,6 +167,7 @@ def test_no_page_references_an_external_resource(built_book):
         assert not re.search(r"url\(\s*['\"]?(https?:)?//", css.read_text()), css.name
 
 
+@pytest.mark.slow  # builds the book with Sphinx and opens it in Chromium
 @pytest.mark.parametrize("name", ["index", *chapter_names()])
 def test_every_page_loads_cleanly_with_its_images(browser, site, name):
     context = browser.new_context()
@@ -181,14 +184,16 @@ def test_every_page_loads_cleanly_with_its_images(browser, site, name):
     context.close()
 
 
+@pytest.mark.slow  # builds the book with Sphinx and opens it in Chromium
 @pytest.mark.parametrize("name", chapter_names())
 def test_the_opening_box_shows_the_measured_minutes_per_mode(browser, site, name):
-    from d2l_compat.results import timings_table
+    from d2l_booktools.gridrecords import timings_table
 
     expected = timings_table(sources.TIMINGS_PATH, chapter=name)
     context = browser.new_context()
     page, _ = open_page(context, f"{site}/{name}.html")
-    box = page.locator("blockquote").first
+    # the box is in the section "Running this chapter" at the end, wherever it is
+    box = page.locator("blockquote").filter(has_text="How long this chapter took").first
     assert "How long this chapter took" in box.inner_text()
     if expected is None:
         assert sources.NO_TIMINGS.split(":")[0] in box.inner_text()
@@ -202,6 +207,7 @@ def test_the_opening_box_shows_the_measured_minutes_per_mode(browser, site, name
     context.close()
 
 
+@pytest.mark.slow  # builds the book with Sphinx and opens it in Chromium
 @pytest.mark.parametrize("name", chapter_names())
 def test_every_framework_specific_cell_has_four_tabs(browser, site, name):
     chapter = sources.read_source(sources.CHAPTERS_DIR / f"{name}.md")
@@ -217,6 +223,7 @@ def test_every_framework_specific_cell_has_four_tabs(browser, site, name):
     context.close()
 
 
+@pytest.mark.slow  # builds the book with Sphinx and opens it in Chromium
 def test_clicking_jax_switches_every_tab_set_and_the_next_page_opens_on_jax(browser, site):
     names = chapter_names()
     first, second = names[0], names[1 % len(names)]
@@ -230,6 +237,7 @@ def test_clicking_jax_switches_every_tab_set_and_the_next_page_opens_on_jax(brow
     context.close()
 
 
+@pytest.mark.slow  # builds the book with Sphinx and opens it in Chromium
 def test_the_address_selects_the_framework(browser, site):
     context = browser.new_context()  # fresh localStorage
     page, problems = open_page(context, f"{site}/{chapter_names()[-1]}.html?framework=mxnet")

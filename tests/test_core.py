@@ -10,9 +10,11 @@ import pytest
 
 matplotlib.use("Agg")
 
-from d2l_compat import plotting, report, results  # noqa: E402
+from d2l_compat import files, plotting, records, report  # noqa: E402
+from d2l_compat.context import ENV  # noqa: E402
+from d2l_booktools import gridrecords  # noqa: E402
 from d2l_compat.d2l_api import Accumulator, Timer  # noqa: E402
-from d2l_compat.runmode import run_mode, set_mode  # noqa: E402
+from d2l_compat.context import run_mode, set_mode  # noqa: E402
 from d2l_compat.training import History, fit  # noqa: E402
 from scripted import scripted_epochs as _scripted_epochs  # noqa: E402
 
@@ -34,7 +36,7 @@ def test_class_mode_and_set_mode(monkeypatch):
                                          r"got 'quick'"):
         set_mode("quick")
     assert run_mode() == "class"  # a bad value changes nothing
-    with pytest.raises(ValueError, match="mode must be one of"):
+    with pytest.raises(TypeError, match="mode must be a str"):
         set_mode(None)
 
 
@@ -108,8 +110,8 @@ def test_record_run_writes_atomically_and_merges(results_tmp):
                       versions={"torch": "x"})
     fit(_scripted_epochs([0.3, 0.2], [1.0, math.nan]), lambda: 0.5, 2, history,
         animator=False, verbose=False)
-    path = results.record_run("lr_scheduler", "baseline", history)
-    results.record_run("lr_scheduler", "cosine", history, note="second")
+    path = records.record_run("lr_scheduler", "baseline", history)
+    records.record_run("lr_scheduler", "cosine", history, note="second")
     assert path == results_tmp / "pytorch" / "lr_scheduler.json"
     saved = json.loads(path.read_text())  # strict JSON: NaN stored as null
     assert saved["mode"] == "smoke" and saved["data_source"] == "somewhere"
@@ -117,54 +119,55 @@ def test_record_run_writes_atomically_and_merges(results_tmp):
     assert saved["runs"]["cosine"]["note"] == "second"
     assert saved["runs"]["baseline"]["epochs"][1]["train_loss"] is None
     assert list(results_tmp.rglob("*.tmp")) == []
-    loaded = results.load_history("pytorch", "lr_scheduler", "baseline")
+    loaded = records.load_history("pytorch", "lr_scheduler", "baseline")
     assert loaded.lr == [0.3, 0.2] and math.isnan(loaded.train_loss[1])
     with pytest.raises(KeyError, match="no run 'nope'"):
-        results.load_history("pytorch", "lr_scheduler", "nope")
+        records.load_history("pytorch", "lr_scheduler", "nope")
 
 
 def test_results_path_names_bad_framework():
-    with pytest.raises(ValueError, match="framework must be one of"):
-        results.results_path("caffe", "lenet")
+    with pytest.raises(ValueError, match="framework must be 'pytorch' or"):
+        records.results_path("caffe", "lenet")
 
 
 def test_smoke_and_class_results_never_land_in_committed_results(monkeypatch):
     monkeypatch.delenv("D2L_RESULTS_DIR", raising=False)
-    assert results.results_dir("smoke") == results.results_dir("full") / "smoke"
-    assert results.results_dir("class") == results.results_dir("full") / "class"
+    assert records.results_dir("smoke") == records.results_dir("full") / "smoke"
+    assert records.results_dir("class") == records.results_dir("full") / "class"
     ignored = (Path(__file__).parents[1] / ".gitignore").read_text().splitlines()
     assert {"/results/smoke/", "/results/class/"} <= set(ignored)
 
 
-def test_conclusions_are_recorded_only_under_the_grid_and_tabled_per_mode(monkeypatch,
-                                                                         tmp_path):
+def test_conclusions_travel_in_the_output_and_the_grid_tables_them_per_mode(monkeypatch,
+                                                                          tmp_path):
     monkeypatch.setenv("D2L_RESULTS_DIR", str(tmp_path / "staging"))
-    monkeypatch.delenv(results.CHAPTER_ENV, raising=False)
     claims = {"cosine beats the constant rate": True, "no run collapses": False}
-    assert results.record_conclusions(claims, "class") is None  # a reader's own run
-    assert not (tmp_path / "staging").exists()
-    monkeypatch.setenv(results.CHAPTER_ENV, "lr_scheduler")  # as the grid's kernel has
-    monkeypatch.setenv("D2L_FRAMEWORK", "jax")
-    monkeypatch.setenv("D2L_SEED", "2")
-    monkeypatch.setenv("D2L_MODE", "class")
-    report.conclusions(claims, "class")  # what a chapter's conclusions cell calls
-    staged = json.loads((tmp_path / "staging" / results.CONCLUSIONS_FILE).read_text())
-    assert staged == {"chapter": "lr_scheduler", "framework": "jax", "mode": "class",
-                      "seed": 2, "claims": claims}
-    merged = tmp_path / "results" / results.CONCLUSIONS_FILE
-    results.merge_conclusions(merged, staged)
-    results.merge_conclusions(merged, {**staged, "seed": 1, "claims": {
+    shown = report.md(report.conclusions(claims, "class"))  # a chapter's conclusions cell
+    assert not (tmp_path / "staging").exists()  # showing writes nothing
+    data, metadata = shown._repr_markdown_()
+    assert data.startswith("**The chapter's conclusions in this run (class mode): 1 of 2")
+    output = {"output_type": "execute_result", "data": {"text/markdown": data},
+              "metadata": {"text/markdown": metadata}}
+    notebook = {"cells": [{"cell_type": "code", "outputs": [output]},
+                          {"cell_type": "markdown", "source": ""}]}
+    assert gridrecords.notebook_conclusions(notebook) == {"mode": "class", "claims": claims}
+    assert gridrecords.notebook_conclusions({"cells": []}) is None
+    staged = {"chapter": "lr_scheduler", "framework": "jax", "seed": 2,
+              **gridrecords.notebook_conclusions(notebook)}
+    merged = tmp_path / "results" / gridrecords.CONCLUSIONS_FILE
+    gridrecords.merge_conclusions(merged, staged)
+    gridrecords.merge_conclusions(merged, {**staged, "seed": 1, "claims": {
         "cosine beats the constant rate": True, "no run collapses": True}})
-    results.merge_conclusions(merged, {**staged, "framework": "pytorch", "seed": 0,
+    gridrecords.merge_conclusions(merged, {**staged, "framework": "pytorch", "seed": 0,
                                        "mode": "full", "claims": {"no run collapses": True}})
     assert sorted(json.loads(merged.read_text())) == [
         "lr_scheduler/jax/class/seed1", "lr_scheduler/jax/class/seed2",
         "lr_scheduler/pytorch/full/seed0"]
-    table = results.conclusions_table(merged).splitlines()
+    table = gridrecords.conclusions_table(merged).splitlines()
     assert table[2] == "| lr_scheduler | full | 1 of 1 | – | – | – |"
     assert table[3] == "| lr_scheduler | class | – | – | – | 1 of 2 |"
     assert table[-1] == "* lr_scheduler, class mode, jax, seed 2: no run collapses"
-    assert results.conclusions_table(tmp_path / "none.json") is None
+    assert gridrecords.conclusions_table(tmp_path / "none.json") is None
 
 
 def test_a_grid_execution_stages_its_own_results_and_reads_the_others(monkeypatch,
@@ -175,28 +178,28 @@ def test_a_grid_execution_stages_its_own_results_and_reads_the_others(monkeypatc
         verbose=False)
     monkeypatch.setenv("D2L_MODE", "class")
     monkeypatch.setenv("D2L_RESULTS_DIR", str(recorded))
-    results.record_run("lr_finder", "suggested", history)  # seed 0, recorded before
+    records.record_run("lr_finder", "suggested", history)  # seed 0, recorded before
     monkeypatch.setenv("D2L_RESULTS_DIR", str(staging))
-    monkeypatch.setenv(results.RECORDED_ENV, str(recorded))
-    monkeypatch.setenv(results.CHAPTER_ENV, "lr_finder")
+    monkeypatch.setenv(ENV["recorded"], str(recorded))
+    monkeypatch.setenv(ENV["chapter"], "lr_finder")
     monkeypatch.setenv("D2L_SEED", "1")
-    assert results.results_dir() == results.results_dir("class") == staging
+    assert records.results_dir() == records.results_dir("class") == staging
     # another mode: the project's folder, not the staging one
-    assert results.results_dir("full") == results.project_root() / "results"
+    assert records.results_dir("full") == files.project_root() / "results"
     # seed 0 is not staged by this (seed-1) execution: read from the grid's folder
-    seed0 = results.load_results("jax", "lr_finder")
-    assert seed0 is not None and results.history_from_record(
+    seed0 = records.load_results("jax", "lr_finder")
+    assert seed0 is not None and records.history_from_record(
         seed0["runs"]["suggested"]).train_loss == [2.0, 1.0]
-    assert results.load_results("jax", "lr_finder", directory=staging) is None
-    monkeypatch.delenv(results.CHAPTER_ENV)  # not under the grid: D2L_RESULTS_DIR for all
-    assert results.results_dir("full") == staging
+    assert records.load_results("jax", "lr_finder", directory=staging) is None
+    monkeypatch.delenv(ENV["chapter"])  # not under the grid: D2L_RESULTS_DIR for all
+    assert records.results_dir("full") == staging
 
 
 def test_compare_with_d2l_table():
     history = History(framework="mxnet")
     fit(_scripted_epochs([0.3], [0.25]), lambda: 0.88, 1, history, animator=False,
         verbose=False)
-    table = results.compare_with_d2l({"baseline": history, "extra": history}, "mxnet")
+    table = report.compare_with_d2l({"baseline": history, "extra": history}, "mxnet")
     lines = table.splitlines()
     assert lines[2] == "| baseline lr 0.3 | 0.250 / 0.500 / 0.880 | 0.160 / 0.939 / 0.884 |"
     assert lines[3].endswith("| not published |")
@@ -255,11 +258,12 @@ def test_as_float_takes_one_element_arrays_only():
 
 
 def test_mxnet_hook_pth_loads_the_hook_by_path(tmp_path):
-    from d2l_compat import mxnet_hook
+    from d2l_compat import mxnet_hook as hook
+    from d2l_booktools import mxnet_hook
     assert mxnet_hook.main(["install", str(tmp_path)]) == 0
     line = (tmp_path / mxnet_hook.PTH_NAME).read_text()
     assert line.startswith("import ") and line.count("\n") == 1  # site runs it as code
-    assert repr(str(Path(mxnet_hook.__file__).resolve())) in line
+    assert repr(str(Path(hook.__file__).resolve())) in line  # the runtime hook, no tooling
     assert mxnet_hook.main(["uninstall", str(tmp_path)]) == 0
     assert not (tmp_path / mxnet_hook.PTH_NAME).exists()
     assert mxnet_hook.main(["bogus"]) == 2

@@ -37,6 +37,8 @@ import pytest
 
 from d2l_compat.training import CHANCE_LOSS
 
+pytestmark = pytest.mark.slow  # runs D2L's chapter code, which trains: left out of make unit
+
 CODE = Path(__file__).resolve().parent / "d2l_code"
 ROOT = CODE.parents[1]
 FINAL = re.compile(r"^(?:train )?loss ([\d.]+), train acc ([\d.]+), test acc ([\d.]+)$", re.M)

@@ -7,7 +7,9 @@ from pathlib import Path
 import pytest
 
 from d2l_compat import FRAMEWORKS
-from d2l_compat.devices import (DEVICE_CHOICES, GPU_EXTRAS, choose_device, cpu_description,
+from d2l_compat.machine import cpu_description
+from d2l_compat.registry import framework as framework_entry
+from d2l_compat.devices import (DEVICE_CHOICES, choose_device,
                                 requested_device)
 
 
@@ -48,22 +50,23 @@ def test_gpu_requested_without_a_gpu_names_the_framework_and_its_extra(framework
         choose_device(framework, 0, "gpu")
     message = str(error.value)
     assert f"D2L_DEVICE=gpu, but {framework} sees no GPU" in message
-    assert f"pip install -e '.[{GPU_EXTRAS[framework]}]'" in message
+    assert f"pip install -e '.[{framework_entry(framework).gpu_extra}]'" in message
 
 
 def test_every_framework_names_a_gpu_extra_of_pyproject():
     extras = tomllib.loads((Path(__file__).resolve().parents[1] / "pyproject.toml")
                            .read_text())["project"]["optional-dependencies"]
-    assert set(GPU_EXTRAS) == set(FRAMEWORKS)
-    assert set(GPU_EXTRAS.values()) <= set(extras)
+    for name in FRAMEWORKS:
+        entry = framework_entry(name)
+        assert {entry.extra, entry.gpu_extra} <= set(extras), name
 
 
 def test_choose_device_validates_its_arguments():
-    with pytest.raises(TypeError, match="num_gpus must be an int, got '1'"):
+    with pytest.raises(TypeError, match="num_gpus must be a non-negative int, got '1'"):
         choose_device("jax", "1")
-    with pytest.raises(TypeError, match="num_gpus must be an int, got True"):
+    with pytest.raises(TypeError, match="num_gpus must be a non-negative int, got True"):
         choose_device("jax", True)
-    with pytest.raises(ValueError, match="num_gpus must be >= 0, got -1"):
+    with pytest.raises(ValueError, match="num_gpus must be a non-negative int, got -1"):
         choose_device("jax", -1)
     with pytest.raises(ValueError, match="request must be one of .*'tpu'"):
         choose_device("jax", 1, "tpu")

@@ -5,11 +5,13 @@ import importlib
 
 import pytest
 
-CORE_MODULES = ["d2l_compat.schedules", "d2l_compat.lr_finder", "d2l_compat.data",
-                "d2l_compat.training", "d2l_compat.report", "d2l_compat.models",
-                "d2l_compat.results", "d2l_compat.reproduce", "d2l_compat.regress",
+CORE_MODULES = ["d2l_compat.schedules", "d2l_compat.lr_finder", "d2l_compat.loader",
+                "d2l_compat.training", "d2l_compat.report", "d2l_compat.lenet",
+                "d2l_compat.records", "d2l_compat.context", "d2l_compat.registry",
+                "d2l_compat.files", "d2l_compat.machine", "d2l_compat.exercises",
                 "d2l_compat.arrays", "d2l_compat.checks", "d2l_compat.rooms",
-                "d2l_compat.d2l_api", "d2l_compat.devices", "d2l_compat.classroom"]
+                "d2l_compat.d2l_api", "d2l_compat.devices",
+                "d2l_booktools.reproduce", "d2l_booktools.regress"]
 
 
 @pytest.mark.parametrize("name", CORE_MODULES)

@@ -1,9 +1,11 @@
 """The checkable exercises (otter-grader) of every chapter: `make student` and the checks.
 
 otter assign runs once on every chapter and framework (into a temporary dist/); then, per
-framework, one process executes otter's set-up cell and the exercises section of each
-autograder notebook (solutions, all tests) and each student notebook (as generated), and
-reports every ``grader.check``.
+framework and kind, ``python -m d2l_booktools.classroom --run-checks`` executes otter's set-up
+cell and the exercises section of each autograder notebook (solutions, all tests) or each
+student notebook (as generated) in one Jupyter kernel (nbclient), and reports every
+``grader.check``. Those tests are marked slow (a kernel importing each framework); the
+rest is in ``make unit``.
 """
 
 import json
@@ -17,9 +19,10 @@ import pytest
 
 from conftest import framework_missing
 from d2l_compat import FRAMEWORKS
-from d2l_compat.classroom import (IGNORE_TAG, assign, execution_time, exercise_section,
-                                  grading_master, questions, require_answer)
-from d2l_compat.sources import chapter_sources, generate, read_source
+from d2l_compat.exercises import execution_time, require_answer
+from d2l_booktools.classroom import (IGNORE_TAG, assign, exercise_section, grading_master,
+                                     questions)
+from d2l_booktools.sources import chapter_sources, generate, read_source
 
 pytest.importorskip("otter", reason="otter-grader is not installed (pip install -e '.[grading]')")
 
@@ -42,7 +45,7 @@ def _notebooks(dist, framework, kind):
 
 def _run_checks(notebooks, *replace):
     args = [a for pair in replace for a in ("--replace", *pair)]
-    done = subprocess.run([sys.executable, "-m", "d2l_compat.classroom", "--run-checks",
+    done = subprocess.run([sys.executable, "-m", "d2l_booktools.classroom", "--run-checks",
                            *map(str, notebooks), *args], capture_output=True, text=True,
                           timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
@@ -72,6 +75,7 @@ def test_at_least_three_questions_per_chapter_and_framework_48_in_all():
         assert sum(counts.values()) >= 48
 
 
+@pytest.mark.slow  # a Jupyter kernel per notebook, importing its framework
 @pytest.mark.parametrize("framework", FRAMEWORKS)
 def test_every_check_passes_on_the_solutions(outcomes, framework):
     results = outcomes(framework, "autograder")
@@ -82,6 +86,7 @@ def test_every_check_passes_on_the_solutions(outcomes, framework):
         assert not failed, f"{framework}/{chapter.name}: {failed}"
 
 
+@pytest.mark.slow  # a Jupyter kernel per notebook, importing its framework
 @pytest.mark.parametrize("framework", FRAMEWORKS)
 def test_every_check_fails_on_the_student_notebook_with_a_clear_message(outcomes, framework):
     # the notebook as generated runs through (run_checks raises if a cell does), and each
@@ -96,6 +101,7 @@ def test_every_check_fails_on_the_student_notebook_with_a_clear_message(outcomes
                 result["report"]
 
 
+@pytest.mark.slow  # a Jupyter kernel per notebook, importing its framework
 def test_a_wrong_answer_passes_the_public_check_and_fails_the_hidden_one(dist):
     # lr_scheduler q2: one epoch too early is an int (public test) but not the floor (hidden)
     framework = "jax" if not framework_missing("jax") else "pytorch"
@@ -110,6 +116,7 @@ def test_a_wrong_answer_passes_the_public_check_and_fails_the_hidden_one(dist):
     assert "test_floor_step_type" in public and "test_floor_step_value" not in public
 
 
+@pytest.mark.slow  # otter assign on every chapter and framework
 @pytest.mark.parametrize("chapter", CHAPTERS, ids=lambda c: c.name)
 def test_student_notebooks_keep_no_solution_and_no_hidden_test(dist, chapter):
     for framework in FRAMEWORKS:

@@ -18,6 +18,8 @@ from d2l_compat.schedules import schedule_to_config  # noqa: E402
 from d2l_compat.lr_finder import lr_sweep  # noqa: E402
 from test_rooms import SCHEDULES, without_timings  # noqa: E402
 
+pytestmark = pytest.mark.slow  # trains networks: left out of make unit
+
 QUIET = dict(animator=False, verbose=False)
 
 
@@ -160,13 +162,32 @@ def test_resume_rejects_a_state_from_another_epoch(data):
         d2l.train(net, train_iter, test_iter, 3, lr=0.1, start_epoch=2, **QUIET)
 
 
-def test_train_needs_an_inject_hyperparams_optimizer_without_scheduler(data):
+def test_a_scheduler_with_a_given_optimizer_sets_its_lr_before_every_update(data):
+    """optax schedules live inside the optimizer: with ``optimizer=``, the scheduler is
+    set with ``set_lr`` before every update, which needs a number-valued lr."""
     train_iter, test_iter = data
-    with pytest.raises(ValueError, match="optimizer"):
-        d2l.train(d2l.lenet(), train_iter, test_iter, 1, 0.1, scheduler=d2l.Constant(0.1),
-                  optimizer=d2l.sgd(0.1))
+    s = d2l.MultiFactorScheduler([1], factor=0.5, base_lr=0.4)
+    h = d2l.train(d2l.lenet(), train_iter, test_iter, 2, 0.1, scheduler=s,
+                  optimizer=d2l.sgd(0.1), **QUIET)
+    np.testing.assert_allclose(h.lr, [0.4, 0.2], rtol=1e-6)
+    assert h.schedule == schedule_to_config(s) and h.schedule_unit == "epoch"
+    with pytest.raises(ValueError, match="scheduler.*number"):
+        d2l.train(d2l.lenet(), train_iter, test_iter, 1, 0.1, scheduler=s,
+                  optimizer=d2l.sgd(d2l.optax_schedule(s)))
+
+
+def test_train_needs_an_inject_hyperparams_optimizer(data):
+    train_iter, test_iter = data
     with pytest.raises(ValueError, match="inject_hyperparams"):
         d2l.train(d2l.lenet(), train_iter, test_iter, 1, 0.1, optimizer=optax.sgd(0.1))
+
+
+def test_the_jax_extras_docstring_examples_pass():
+    import doctest
+
+    from d2l_compat import jax_kernels, optax_extras
+    for module in (jax_kernels, optax_extras):
+        assert doctest.testmod(module, optionflags=doctest.ELLIPSIS).failed == 0
 
 
 def test_the_jax_room_leaves_64_bit_mode_off():

@@ -1,6 +1,6 @@
 """Identical initial weights in every framework.
 
-The core (d2l_compat.models) draws LeNet's Xavier-uniform weights once with numpy and
+The core (d2l_compat.lenet) draws LeNet's Xavier-uniform weights once with numpy and
 computes a numpy reference; every room's ``lenet(seed)`` loads those arrays, so the same
 real Fashion-MNIST batch gives the reference's logits, and one plain-SGD update through
 the room's own ``train`` gives the reference's loss, in all four frameworks.
@@ -16,10 +16,12 @@ import pytest
 
 from conftest import framework_missing
 from d2l_compat import ROOMS
-from d2l_compat.data import ArrayBatches
-from d2l_compat.models import (LENET_FEATURES, LENET_SHAPES, cross_entropy, lenet_forward,
+from d2l_compat.loader import ArrayBatches
+from d2l_compat.lenet import (LENET_FEATURES, LENET_SHAPES, cross_entropy, lenet_forward,
                                lenet_loss_and_grads, lenet_sgd_step, lenet_weights,
                                match_layers, to_layout, xavier_bound)
+
+pytestmark = pytest.mark.slow  # an SGD update in every room: left out of make unit
 
 BATCH, LR = 16, 0.1
 RTOL, ATOL = 1e-4, 1e-5  # float32 frameworks against the float64 reference
@@ -128,7 +130,7 @@ def spread(y):
 @pytest.fixture(scope="module")
 def batch():
     """BATCH real Fashion-MNIST test images of the run's split, NCHW float32, all classes."""
-    from d2l_compat.data import fashion_mnist_arrays
+    from d2l_compat.loader import fashion_mnist_arrays
     splits, _ = fashion_mnist_arrays(layout="NCHW")
     X, y = splits["test"]
     X, y = X[spread(y)], y[spread(y)]

@@ -21,6 +21,8 @@ from d2l_compat.schedules import (CosineScheduler, MultiFactorScheduler,  # noqa
 from test_rooms import without_timings  # noqa: E402
 from test_rooms import run as run_in  # noqa: E402
 
+pytestmark = pytest.mark.slow  # trains networks: left out of make unit
+
 BATCH = 256
 
 

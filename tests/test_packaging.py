@@ -1,25 +1,24 @@
 """The set-up promises of the README: the same pins everywhere, the two commands."""
 
-import importlib.util
 import re
+import subprocess
 import tomllib
 from pathlib import Path
 
 import pytest
 from packaging.requirements import Requirement
 
+from d2l_booktools import platforms as check_platforms
+from d2l_compat.registry import FRAMEWORK_REGISTRY
+
 ROOT = Path(__file__).resolve().parents[1]
 PROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
 EXTRAS = PROJECT["optional-dependencies"]
-CPU_EXTRAS = ["torch", "tensorflow", "mxnet", "jax", "dev", "book", "grading"]  # environment.yml's
-GPU_EXTRAS = ["torch-gpu", "tensorflow-gpu", "mxnet-gpu", "jax-gpu"]
+FRAMEWORK_EXTRAS = [f.extra for f in FRAMEWORK_REGISTRY]
+CPU_EXTRAS = FRAMEWORK_EXTRAS + ["dev", "book", "grading"]  # environment.yml's
+GPU_EXTRAS = [f.gpu_extra for f in FRAMEWORK_REGISTRY]
 # A GPU build published under another name than the CPU pin it must match.
 GPU_TWINS = {"mxnet-cu117": "mxnet", "tensorflow": "tensorflow-cpu"}
-
-_spec = importlib.util.spec_from_file_location("check_platforms",
-                                               ROOT / "tools" / "check_platforms.py")
-check_platforms = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(check_platforms)
 
 
 def lines_of(extras) -> list[str]:
@@ -136,8 +135,8 @@ def test_every_marker_parses_and_names_only_known_variables():
 
 
 def test_extras_let_a_student_install_one_framework():
-    assert {"torch", "tensorflow", "mxnet", "jax", "all", "dev"} <= set(EXTRAS)
-    assert EXTRAS["all"] == ["d2l_compat[torch,tensorflow,mxnet,jax]"]
+    assert set(FRAMEWORK_EXTRAS) | {"all", "dev"} <= set(EXTRAS)
+    assert EXTRAS["all"] == [f"d2l_compat[{','.join(FRAMEWORK_EXTRAS)}]"]
     assert set(GPU_EXTRAS) | {"all-gpu"} <= set(EXTRAS)
     assert EXTRAS["all-gpu"] == [f"d2l_compat[{','.join(GPU_EXTRAS)}]"]
 
@@ -151,3 +150,54 @@ def test_ci_runs_exactly_the_readme_commands():
     assert commands[-2:] == ["make setup", "make test"]
     # Before them only what CI needs beyond the README: the system's Chromium for the book.
     assert all("make" not in c and "pip" not in c for c in commands[:-2]), commands
+
+
+def make_dry_run(target: str, venv: Path) -> list[str]:
+    """The commands ``make -n target`` would run with ``VENV=venv`` (nothing is run)."""
+    done = subprocess.run(["make", "-n", "--no-print-directory", target, f"VENV={venv}"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    return [line.strip() for line in done.stdout.splitlines() if line.strip()]
+
+
+@pytest.mark.parametrize("target, command", [("lab", "jupyter lab chapters"),
+                                             ("book", "-m d2l_booktools.book")])
+def test_lab_and_book_set_up_a_fresh_clone_first_and_only_once(tmp_path, target, command):
+    venv = tmp_path / "venv"
+    fresh = make_dry_run(target, venv)   # no venv: the whole set-up, then the command
+    assert fresh[0] == "make setup", fresh
+    assert any("-m venv" in line for line in fresh)
+    assert any("pip install" in line for line in fresh)
+    assert any("ipykernel install" in line for line in fresh)
+    assert any("d2l_compat.fetch" in line for line in fresh)
+    assert fresh[-2] == f"touch {venv}/.setup-done" and command in fresh[-1], fresh
+    (venv / "bin").mkdir(parents=True)   # set up: the stamp is there
+    (venv / "bin" / "python").touch()
+    (venv / ".setup-done").touch()
+    again = make_dry_run(target, venv)
+    assert len(again) == 1 and command in again[0], again
+
+
+def test_setup_always_runs_and_writes_the_stamp(tmp_path):
+    venv = tmp_path / "venv"
+    (venv / "bin").mkdir(parents=True)
+    (venv / "bin" / "python").touch()
+    (venv / ".setup-done").touch()
+    steps = make_dry_run("setup", venv)  # CI's first command: never skipped by the stamp
+    assert any("pip install" in line for line in steps)
+    assert steps[-1] == f"touch {venv}/.setup-done"
+
+
+def test_unit_is_the_fast_lane_and_test_runs_everything(tmp_path):
+    venv = tmp_path / "venv"
+    (venv / "bin").mkdir(parents=True)
+    (venv / "bin" / "python").touch()
+    [unit] = make_dry_run("unit", venv)
+    assert '-m "not slow"' in unit and unit.endswith(" tests")
+    pytest_lines = [line for line in make_dry_run("test", venv) if "/pytest " in line]
+    assert len(pytest_lines) == 1 and " -m " not in pytest_lines[0]
+    assert "tests chapters" in pytest_lines[0] and "--nbval-lax" in pytest_lines[0]
+    options = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["pytest"]
+    markers = options["ini_options"]["markers"]
+    assert any(m.startswith("slow:") for m in markers)
+    assert "--strict-markers" in options["ini_options"]["addopts"]

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from d2l_compat import regress
+from d2l_booktools import regress
+from d2l_booktools.tables import outcome_note
 from d2l_compat.training import EpochRecord, History
 
 PROBE = Path(__file__).resolve().parent / "grid_probe.ipynb"
@@ -71,7 +72,9 @@ def test_a_timing_change_passes_and_a_changed_accuracy_fails():
     cell = next(i for i, c in enumerate(reference["cells"])
                 if "epoch 3:" in json.dumps(c.get("outputs", [])))
     assert differences[0].cell == cell and differences[0].fails
-    assert str(differences[0]).startswith(f"probe, cell {cell}: line 4: expected '{last}'")
+    assert str(differences[0]).startswith(f"probe, cell {cell}: stdout, line 3: expected '{last}'")
+    assert f"-{last}" in differences[0].diff and differences[0].diff[:2] == [
+        "--- reference", "+++ re-execution"]
 
 
 def test_another_machine_fails_only_checked_cells():
@@ -107,14 +110,16 @@ def test_one_seed_uses_the_default_tolerance_and_collapses_are_reported():
     assert regress.compare_metrics(reference, near, "pytorch/lenet") == ([], [])
     collapsed = {"baseline": history([1.0, 0.5, 2.31, 2.30], 0.1)}
     differences, notes = regress.compare_metrics(reference, collapsed, "pytorch/lenet")
-    assert notes == ["pytorch/lenet baseline: re-execution (collapsed at epoch 3)"]
+    note = outcome_note(collapsed["baseline"])  # " (collapsed ... epoch ...)": the tables' words
+    assert note.startswith(" (collapsed") and "epoch" in note
+    assert notes == [f"pytorch/lenet baseline: re-execution{note}"]
     assert {d.detail.split()[2] for d in differences} == {"test_acc", "train_loss"}
-    assert all("default tolerance" in d.detail and "(collapsed at epoch 3)" in d.detail
-               for d in differences)
+    assert all("default tolerance" in d.detail and note in d.detail for d in differences)
     diverged = {"baseline": history([1.0, math.nan], 0.1)}
     assert regress.compare_metrics(reference, diverged, "pytorch/lenet")[0]
 
 
+@pytest.mark.slow  # starts a Dask cluster
 def test_make_regress_on_the_grid_records_a_baseline_then_catches_a_change(
         grid_client, probe_chapters, results_tmp, tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("DASK_SCHEDULER_ADDRESS", grid_client.scheduler.address)
@@ -136,5 +141,70 @@ def test_make_regress_on_the_grid_records_a_baseline_then_catches_a_change(
     assert "| pytorch/probe | exact (same machine), after sanitizing |" in report
     assert "**FAILED**" in report
     differing = [line for line in report.splitlines() if line.startswith("- pytorch/probe")]
-    assert differing == [f"- pytorch/probe, cell 3: line 4: expected '{last}0', got '{last}'"]
+    assert differing == [f"- pytorch/probe, cell 3: stdout, line 3: expected '{last}0', got '{last}'"]
+    assert f"  -{last}0\n  +{last}\n" in report  # the difflib diff below it
     assert "**FAILED**" in capsys.readouterr().out
+
+
+def notebook_with(*outputs) -> dict:
+    """A one-code-cell notebook (as JSON) with these outputs."""
+    return {"cells": [{"cell_type": "code", "source": "run()", "metadata": {},
+                       "execution_count": 1, "outputs": list(outputs)}],
+            "metadata": {}, "nbformat": 4, "nbformat_minor": 5}
+
+
+def stream(text, name="stdout"):
+    return {"output_type": "stream", "name": name, "text": text}
+
+
+def figure(png, text="<Figure size 640x480 with 1 Axes>"):
+    return {"output_type": "display_data", "metadata": {},
+            "data": {"image/png": png, "text/plain": [text]}}
+
+
+def test_outputs_are_compared_as_nbval_compares_them():
+    reference = notebook_with(stream(["epoch 1: loss 0.5\n", "1,234.5 examples/sec on cpu\n"]),
+                              figure("iVBORw0KGgo="),
+                              {"output_type": "error", "ename": "ValueError", "evalue": "bad",
+                               "traceback": ["Traceback ... line 12"]})
+    # streams split elsewhere, another image, timing and traceback: equal
+    same = notebook_with(stream("epoch 1: loss 0.5\n"), stream("99.0 examples/sec on cpu\n"),
+                         figure("R0lGODlh"),
+                         {"output_type": "error", "ename": "ValueError", "evalue": "bad",
+                          "traceback": ["Traceback ... line 13"]})
+    assert regress.compare_notebooks(reference, same, "nb", PATTERNS) == []
+    # a figure's text, an error's value, a missing stream: each named
+    other_figure = notebook_with(*same["cells"][0]["outputs"][:2],
+                                 figure("R0lGODlh", "<Figure size 640x480 with 2 Axes>"),
+                                 same["cells"][0]["outputs"][3])
+    [difference] = regress.compare_notebooks(reference, other_figure, "nb", PATTERNS)
+    assert difference.detail == ("text/plain, line 1: expected '<Figure size 640x480 with 1 "
+                                 "Axes>', got '<Figure size 640x480 with 2 Axes>'")
+    other_error = copy.deepcopy(same)
+    other_error["cells"][0]["outputs"][3]["evalue"] = "worse"
+    [difference] = regress.compare_notebooks(reference, other_error, "nb", PATTERNS)
+    assert difference.detail == "evalue, line 1: expected 'bad', got 'worse'"
+    no_stream = notebook_with(*same["cells"][0]["outputs"][2:])
+    [difference] = regress.compare_notebooks(reference, no_stream, "nb", PATTERNS)
+    assert difference.detail == "Missing output fields from running code: {'stdout'}"
+    report = regress.Report(differences=[difference]).markdown("smoke", "a test")
+    assert "- nb, cell 0: Missing output fields" in report and "**FAILED**" in report
+
+
+def test_a_changed_baseline_notebook_is_caught(tmp_path):
+    # the recorded smoke baseline, when there is one (make regress): equal to itself, and
+    # one changed output of it is the one difference
+    baseline = Path(regress.project_root()) / "build" / "regress" / "baseline"
+    notebooks = sorted(baseline.glob("*/*.ipynb")) or [PROBE]
+    for path in notebooks:
+        reference = json.loads(path.read_text())
+        assert regress.compare_notebooks(reference, reference, path.stem, PATTERNS) == []
+    reference = json.loads(notebooks[0].read_text())
+    index, cell = next((i, c) for i, c in enumerate(reference["cells"])
+                       if any(o["output_type"] == "stream" for o in c.get("outputs", [])))
+    changed = copy.deepcopy(reference)
+    output = next(o for o in changed["cells"][index]["outputs"] if o["output_type"] == "stream")
+    output["text"] = "".join(output["text"]) + "one more line\n"
+    [difference] = regress.compare_notebooks(reference, changed, "nb", PATTERNS)
+    assert difference.cell == index and difference.fails
+    assert "+one more line" in difference.diff

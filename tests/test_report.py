@@ -98,7 +98,7 @@ class TestLrTable:
             report.lr_table({"lr": [0.3]}, self.schedule)
         with pytest.raises(TypeError, match="schedule must be callable"):
             report.lr_table(history, 0.3)
-        with pytest.raises(ValueError, match="per_row must be an int >= 1, got 0"):
+        with pytest.raises(ValueError, match="per_row must be a positive int, got 0"):
             report.lr_table(history, self.schedule, per_row=0)
         with pytest.raises(ValueError, match="history has no epochs"):
             report.lr_table(History(framework="jax"), self.schedule)
@@ -215,7 +215,7 @@ class TestVerdict:
             "cosine does not beat baseline by more than 0.100 (0.200 vs 0.300 training loss)")
         tie = {"a": scripted_run([0.5], [0.8004]), "b": scripted_run([0.5], [0.8001])}
         assert not report.verdict(tie, "a", "b")  # both read 0.800
-        with pytest.raises(ValueError, match="margin must be a number >= 0, got -0.1"):
+        with pytest.raises(ValueError, match=r"margin must be a number in \[0.0, inf\), got -0.1"):
             report.verdict(runs, "cosine", "baseline", margin=-0.1)
 
     def test_unknown_run_lists_the_known_ones(self, runs):
@@ -243,7 +243,7 @@ def test_conclusions_say_which_hold_in_which_mode():
         report.conclusions({}, "class")
     with pytest.raises(TypeError, match=r"claims\['x'\] must be a bool, got float"):
         report.conclusions({"x": 0.9}, "full")
-    with pytest.raises(ValueError, match="mode must be the run mode"):
+    with pytest.raises(ValueError, match="mode must be one of"):
         report.conclusions({"x": True}, "")
 
 

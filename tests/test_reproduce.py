@@ -4,7 +4,9 @@ import json
 
 import pytest
 
-from d2l_compat import reproduce, results
+from d2l_compat import records
+from d2l_compat.context import ENV
+from d2l_booktools import gridrecords, reproduce
 
 pytest.importorskip("distributed", reason="distributed is not installed (extra 'grid')")
 
@@ -15,6 +17,7 @@ def probe_outputs(path) -> str:
                    if cell["cell_type"] == "code" for o in cell["outputs"])
 
 
+@pytest.mark.slow  # starts a Dask cluster
 def test_grid_runs_each_seed_then_resumes_and_forces(grid_client, probe_chapters,
                                                      results_tmp, tmp_path):
     build = tmp_path / "build"
@@ -24,7 +27,7 @@ def test_grid_runs_each_seed_then_resumes_and_forces(grid_client, probe_chapters
     lines = []
     outcomes = reproduce.run_grid(tasks, grid_client, progress=False, echo=lines.append)
     assert [o.status for o in outcomes] == ["done", "done"]
-    seeds = results.load_seeds("pytorch", "probe", "full")
+    seeds = records.load_seeds("pytorch", "probe", "full")
     assert sorted(seeds) == [0, 1]
     for task in tasks:
         assert f"seed: {task.seed}\n" in probe_outputs(task.output)
@@ -41,28 +44,28 @@ def test_grid_runs_each_seed_then_resumes_and_forces(grid_client, probe_chapters
     assert seeds[0]["softmax"].train_loss != seeds[1]["softmax"].train_loss
     assert list(results_tmp.rglob("*.tmp")) == []
     # Every execution's wall-clock time is recorded with the CPU and threads it ran on.
-    timings = json.loads((results_tmp / results.TIMINGS_FILE).read_text())
+    timings = json.loads((results_tmp / gridrecords.TIMINGS_FILE).read_text())
     assert sorted(timings) == ["probe/pytorch/full/seed0", "probe/pytorch/full/seed1"]
     for record in timings.values():
         assert record["seconds"] > 0 and record["threads"] == 1
         assert record["at_once"] == 2  # two notebooks on the two-worker grid
         assert record["worker_env"] is False  # the kernel did not inherit the worker's
         assert "vector extensions" in record["cpu"]
-    table = results.timings_table().splitlines()
+    table = gridrecords.timings_table().splitlines()
     assert table[0] == "| chapter | mode | pytorch | tensorflow | mxnet | jax |"
     assert table[2].startswith("| probe | full | ") and table[2].endswith(" min | – | – | – |")
     assert table[-1].startswith("* full: ") and table[-1].endswith(
         ", 1 thread per notebook, 2 notebooks at once")
     # The conclusions the probe checked, per execution, beside the running times.
-    checked = json.loads((results_tmp / results.CONCLUSIONS_FILE).read_text())
+    checked = json.loads((results_tmp / gridrecords.CONCLUSIONS_FILE).read_text())
     assert sorted(checked) == ["probe/pytorch/full/seed0", "probe/pytorch/full/seed1"]
     for key, record in checked.items():
         assert (record["chapter"], record["framework"], record["mode"]) == \
             ("probe", "pytorch", "full") and key.endswith(f"seed{record['seed']}")
         assert record["claims"] == {"the test accuracy ends above 0.5": True,
                                     "the training loss falls": True}
-    assert not (results_tmp / "pytorch" / results.CONCLUSIONS_FILE).exists()
-    assert "| probe | full | 2 of 2 | – | – | – |" in results.conclusions_table()
+    assert not (results_tmp / "pytorch" / gridrecords.CONCLUSIONS_FILE).exists()
+    assert "| probe | full | 2 of 2 | – | – | – |" in gridrecords.conclusions_table()
 
     # Executing in place changed outputs only: a new plan finds both runs current.
     again = reproduce.plan(["probe"], ["pytorch"], [0, 1], "full", probe_chapters, build)
@@ -76,10 +79,11 @@ def test_grid_runs_each_seed_then_resumes_and_forces(grid_client, probe_chapters
                                   echo=lines.append)
     assert [o.status for o in outcomes] == ["done"]
     assert again[1].output.stat().st_mtime_ns != stamps[1]
-    assert results.load_seeds("pytorch", "probe", "full")[1]["softmax"].train_loss == \
+    assert records.load_seeds("pytorch", "probe", "full")[1]["softmax"].train_loss == \
         seeds[1]["softmax"].train_loss  # deterministic on one machine
 
 
+@pytest.mark.slow  # starts a Dask cluster
 def test_failing_notebook_is_retried_then_reported_and_the_others_finish(
         grid_client, probe_chapters, results_tmp, tmp_path):
     attempts = tmp_path / "attempts.txt"
@@ -101,8 +105,8 @@ def test_failing_notebook_is_retried_then_reported_and_the_others_finish(
     assert "probe/jax/seed0/smoke failed" in failed.error
     assert "RuntimeError: planted failure" in failed.error
     assert "FAILED after 2 attempt(s)" in failed.line and failed.line in lines
-    assert results.results_path("pytorch", "probe", "smoke").exists()
-    assert not results.results_path("jax", "probe", "smoke").exists()
+    assert records.results_path("pytorch", "probe", "smoke").exists()
+    assert not records.results_path("jax", "probe", "smoke").exists()
     assert not tasks[1].output.exists()
 
 
@@ -123,9 +127,9 @@ def test_fingerprint_follows_code_mode_seed_not_outputs():
 def test_plan_names_bad_input(probe_chapters, tmp_path):
     with pytest.raises(ValueError, match=r"no such notebook: .*mxnet/probe\.ipynb"):
         reproduce.plan(["probe"], ["mxnet"], [0], "smoke", probe_chapters, tmp_path)
-    with pytest.raises(ValueError, match="mode must be one of"):
+    with pytest.raises(ValueError, match="mode must be .full. or .class. or .smoke."):
         reproduce.plan(["probe"], ["jax"], [0], "fast", probe_chapters, tmp_path)
-    with pytest.raises(ValueError, match="seeds must be non-negative integers"):
+    with pytest.raises(ValueError, match="seeds must be a non-negative int, got -1"):
         reproduce.plan(["probe"], ["jax"], [-1], "smoke", probe_chapters, tmp_path)
     with pytest.raises(ValueError, match="framework must be one of"):
         reproduce.framework_versions("caffe")
@@ -139,7 +143,7 @@ def test_kernel_env_carries_the_run_and_one_thread(tmp_path):
     assert env["OMP_NUM_THREADS"] == env["TF_NUM_INTRAOP_THREADS"] == "1"
     assert "--xla_cpu_multi_thread_eigen=false" in env["XLA_FLAGS"]
     assert reproduce.kernel_env(task, "/s", threads=4)["TF_NUM_INTEROP_THREADS"] == "4"
-    with pytest.raises(ValueError, match="threads must be a positive int, or 0"):
+    with pytest.raises(ValueError, match="threads must be a non-negative int, got -1"):
         reproduce.thread_env(-1)
 
 
@@ -157,7 +161,7 @@ def test_threads_0_leaves_each_framework_its_own_default(tmp_path, monkeypatch):
 def test_cli_refuses_negative_threads_before_starting_anything(capsys):
     with pytest.raises(SystemExit):
         reproduce.main(["--threads", "-2", "--dry-run"])
-    assert "--threads: threads must be a positive int, or 0" in capsys.readouterr().err
+    assert "--threads: threads must be a non-negative int, got -2" in capsys.readouterr().err
 
 
 def test_kernel_env_drops_what_the_dask_nanny_set_for_its_worker(tmp_path, monkeypatch):
@@ -174,6 +178,7 @@ def test_kernel_env_drops_what_the_dask_nanny_set_for_its_worker(tmp_path, monke
     assert env["D2L_TEST_KEEP"] == "kept"
 
 
+@pytest.mark.slow  # starts a Dask cluster
 def test_cli_dry_run_and_scheduler_address(grid_client, probe_chapters, results_tmp,
                                            tmp_path, monkeypatch, capsys):
     code = reproduce.main(["--chapters", "probe", "--frameworks", "jax", "--seeds", "0", "3",
@@ -192,23 +197,34 @@ def test_cli_dry_run_and_scheduler_address(grid_client, probe_chapters, results_
 
 
 def test_kernel_env_stages_results_and_points_at_the_recorded_ones(tmp_path, monkeypatch):
-    monkeypatch.delenv(results.RECORDED_ENV, raising=False)
+    monkeypatch.delenv(ENV["recorded"], raising=False)
     recorded = tmp_path / "results"
     recorded.mkdir()
     task = reproduce.Task("lenet", "jax", 2, "full", tmp_path / "in.ipynb",
                           tmp_path / "out.ipynb", recorded, "f" * 64)
     env = reproduce.kernel_env(task, str(tmp_path / "staging"))
     assert env["D2L_RESULTS_DIR"] == str(tmp_path / "staging")
-    assert env[results.RECORDED_ENV] == str(recorded)
+    assert env[ENV["recorded"]] == str(recorded)
     assert (env["D2L_MODE"], env["D2L_SEED"], env["D2L_FRAMEWORK"]) == ("full", "2", "jax")
     elsewhere = reproduce.Task("lenet", "jax", 2, "full", tmp_path / "in.ipynb",
                                tmp_path / "out.ipynb", tmp_path / "not-here", "f" * 64)
-    assert results.RECORDED_ENV not in reproduce.kernel_env(elsewhere, "staging")
+    assert ENV["recorded"] not in reproduce.kernel_env(elsewhere, "staging")
     committed = tmp_path / "committed"
     committed.mkdir()
     named = reproduce.Task("lenet", "jax", 2, "full", tmp_path / "in.ipynb",
                            tmp_path / "out.ipynb", recorded, "f" * 64, recorded=committed)
-    assert reproduce.kernel_env(named, "staging")[results.RECORDED_ENV] == str(committed)
+    assert reproduce.kernel_env(named, "staging")[ENV["recorded"]] == str(committed)
     isolated = reproduce.Task("lenet", "jax", 2, "smoke", tmp_path / "in.ipynb",
                               tmp_path / "out.ipynb", recorded, "f" * 64, isolated=True)
-    assert results.RECORDED_ENV not in reproduce.kernel_env(isolated, "staging")
+    assert ENV["recorded"] not in reproduce.kernel_env(isolated, "staging")
+
+
+def test_a_fingerprint_covers_the_library_modules_its_notebook_loads():
+    deps = {p.name for p in reproduce.library_dependencies(
+        ["from d2l_compat import torch as d2l\nfrom d2l_compat.records import load_seeds"])}
+    assert {"torch.py", "rooms.py", "schedules.py", "training.py", "records.py",
+            "__init__.py"} <= deps
+    assert not deps & {"jax.py", "tensorflow.py", "mxnet.py"}  # another room: not an input
+    assert all(p.parent.name == "d2l_compat" for p in reproduce.library_dependencies(
+        ["import d2l_compat.jax"]))  # the tooling is never part of it
+    assert reproduce.library_dependencies(["import numpy as np"]) == []

@@ -7,7 +7,7 @@ import pytest
 
 from d2l_compat import FRAMEWORKS
 from d2l_compat.lr_finder import LRFinderResult, suggest_steepest, warmup_cosine_from
-from d2l_compat.results import load_results
+from d2l_compat.records import load_results
 from d2l_compat.schedules import (Constant, CosineScheduler, FactorScheduler,
                                   MultiFactorScheduler, SquareRootScheduler, WarmupCosineDecay,
                                   schedule_from_config)

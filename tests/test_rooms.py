@@ -16,21 +16,24 @@ import numpy as np
 import pytest
 
 from conftest import framework_missing
-from d2l_compat import FRAMEWORKS, ROOMS, common, results
+from d2l_compat import FRAMEWORKS, ROOMS, common, records
 from d2l_compat.arrays import as_numpy
 from d2l_compat.lr_finder import DEFAULT_RULE, STOP_REASONS, LRRangeTest, lr_sweep
+from d2l_compat.registry import FRAMEWORK_REGISTRY
 from d2l_compat.rooms import Room
 from d2l_compat.schedules import (Constant, CosineScheduler, FactorScheduler,
                                   MultiFactorScheduler, PolyScheduler, SquareRootScheduler,
                                   WarmupCosineDecay, join_schedules, schedule_to_config)
 
+pytestmark = pytest.mark.slow  # trains networks: left out of make unit
+
 BATCH = 256
 TIMING_FIELDS = {"examples_per_sec", "seconds"}
 # How exactly the lr read back equals the schedule's float64 value: TF and JAX keep the
-# lr in float32, PyTorch and MXNet in Python floats.
-LR_RTOL = {"pytorch": 1e-12, "tensorflow": 1e-6, "mxnet": 1e-12, "jax": 1e-6}
-LAYOUT = {"pytorch": "NCHW", "tensorflow": "NHWC", "mxnet": "NCHW", "jax": "NHWC"}
-LABEL_DTYPE = {"pytorch": np.int64, "tensorflow": np.int32, "mxnet": np.int32, "jax": np.int32}
+# lr in float32, PyTorch and MXNet in Python floats (the registry says which).
+LR_RTOL = {f.name: 1e-6 if f.lr_dtype == "float32" else 1e-12 for f in FRAMEWORK_REGISTRY}
+LAYOUT = {f.name: f.layout for f in FRAMEWORK_REGISTRY}
+LABEL_DTYPE = {f.name: np.dtype(f.label_dtype) for f in FRAMEWORK_REGISTRY}
 # Schedules every room's adapter is checked against (one of each kind, plus a join), in
 # tests/test_<room>.py.
 SCHEDULES = [
@@ -183,7 +186,7 @@ def test_history_of_a_two_epoch_run(d2l, two_epochs, results_tmp):
     assert h.step_lrs[0][0] == 0 and all(s % d2l.LR_LOG_EVERY == 0 for s, _ in h.step_lrs)
     path = d2l.record_run("lr_scheduler", "cosine", h)
     assert path == results_tmp / d2l.FRAMEWORK / "lr_scheduler.json"
-    loaded = results.load_history(d2l.FRAMEWORK, "lr_scheduler", "cosine")
+    loaded = records.load_history(d2l.FRAMEWORK, "lr_scheduler", "cosine")
     assert without_timings(loaded) == without_timings(h)
     json.dumps(h.to_dict())
 
@@ -237,32 +240,62 @@ def test_train_without_scheduler_uses_the_constant_lr(d2l, data):
     assert h.schedule is None and h.schedule_unit is None
 
 
-def test_train_rejects_bad_arguments_by_type_and_value(d2l, data):
+# The same bad arguments, the same error in every room: (error, the parameter the message
+# names, the arguments; a callable of the room and its net for what needs the framework).
+BAD_TRAIN_ARGUMENTS = [
+    (TypeError, "num_epochs", dict(num_epochs=True)),
+    (TypeError, "num_epochs", dict(num_epochs=2.0)),
+    (ValueError, "num_epochs", dict(num_epochs=0)),
+    (TypeError, "lr", dict(lr="0.1")),
+    (ValueError, "lr", dict(lr=-0.1)),
+    (ValueError, "schedule_unit", dict(scheduler=Constant(0.1), schedule_unit="batch")),
+    (TypeError, "scheduler", dict(scheduler=0.1)),
+    (TypeError, "scheduler", dict(scheduler="cosine")),
+    (TypeError, "seed", dict(seed=1.5)),
+    (ValueError, "seed", dict(seed=-1)),
+    (TypeError, "start_epoch", dict(start_epoch=None)),
+    (ValueError, "start_epoch", dict(start_epoch=-1)),
+    (TypeError, "momentum", dict(momentum="high")),
+    (ValueError, "momentum", dict(momentum=1.0)),
+    (TypeError, "lr_hook", dict(lr_hook=0.1)),
+    (ValueError, "lr_hook", dict(scheduler=Constant(0.1), lr_hook=lambda step: 0.1)),
+    (ValueError, "momentum", lambda d2l, net: dict(momentum=0.9,
+                                                   optimizer=native_sgd(d2l, net, 0.1))),
+]
+
+
+@pytest.mark.parametrize("error, name, arguments", BAD_TRAIN_ARGUMENTS,
+                         ids=[f"{e.__name__}-{n}-{i}"
+                              for i, (e, n, _) in enumerate(BAD_TRAIN_ARGUMENTS)])
+def test_every_room_rejects_the_same_bad_arguments_alike(d2l, data, error, name, arguments):
+    """One rule in every room: TypeError for a wrong type, ValueError for a wrong value,
+    the message names the parameter, and nothing is trained (d2l_compat.checks)."""
     net = d2l.lenet()
     before = weights(d2l, net)
-    bad = [(TypeError, "num_epochs", dict(num_epochs=True)),
-           (TypeError, "num_epochs", dict(num_epochs=2.0)),
-           (ValueError, "num_epochs", dict(num_epochs=0)),
-           (TypeError, "lr", dict(lr="0.1")),
-           (ValueError, "lr", dict(lr=-0.1)),
-           (ValueError, "schedule_unit.*'batch'", dict(scheduler=d2l.Constant(0.1),
-                                                      schedule_unit="batch")),
-           (TypeError, "scheduler", dict(scheduler=0.1)),
-           (TypeError, "seed", dict(seed=1.5)),
-           (ValueError, "seed", dict(seed=-1)),
-           (ValueError, "start_epoch", dict(start_epoch=-1)),
-           (TypeError, "momentum", dict(momentum="high")),
-           (ValueError, "momentum", dict(momentum=1.0)),
-           (TypeError, "lr_hook must be callable", dict(lr_hook=0.1)),
-           (ValueError, "lr_hook or scheduler", dict(scheduler=d2l.Constant(0.1),
-                                                      lr_hook=lambda step: 0.1)),
-           (ValueError, "momentum", dict(momentum=0.9,
-                                          optimizer=native_sgd(d2l, net, 0.1)))]
-    for error, match, kwargs in bad:
-        kwargs = {"num_epochs": 1, **kwargs}
-        with pytest.raises(error, match=match):
-            run(d2l, data, kwargs.pop("num_epochs"), net=net, **kwargs)
-    assert_same_weights(weights(d2l, net), before)  # nothing trained
+    kwargs = {"num_epochs": 1, **(arguments(d2l, net) if callable(arguments) else arguments)}
+    with pytest.raises(error, match=name) as raised:
+        run(d2l, data, kwargs.pop("num_epochs"), net=net, **kwargs)
+    assert type(raised.value) is error
+    assert_same_weights(weights(d2l, net), before)
+
+
+def test_every_room_takes_the_same_scheduler_types(d2l, data):
+    """A plain function ``step -> lr`` schedules in every room, per epoch and per update,
+    recorded like any scheduler that is not a d2l_compat schedule; with ``optimizer=``
+    the scheduler drives the given optimizer's lr."""
+    rtol = LR_RTOL[d2l.FRAMEWORK]
+    by_epoch = run(d2l, data, 2, lambda t: 0.4 * 0.5 ** t)
+    np.testing.assert_allclose(by_epoch.lr, [0.4, 0.2], rtol=rtol)
+    assert by_epoch.schedule is None and by_epoch.schedule_unit == "epoch"
+    by_update = run(d2l, data, 1, lambda u: 0.3 / (1 + u), schedule_unit="update")
+    assert by_update.schedule is None and by_update.schedule_unit == "update"
+    for update, lr in by_update.step_lrs:
+        assert lr == pytest.approx(0.3 / (1 + update), rel=rtol), update
+    s = MultiFactorScheduler([1], factor=0.5, base_lr=0.4)
+    net = d2l.lenet()
+    given = run(d2l, data, 2, s, net=net, optimizer=native_sgd(d2l, net, 0.05))
+    np.testing.assert_allclose(given.lr, [0.4, 0.2], rtol=rtol)
+    assert given.schedule == schedule_to_config(s) and given.schedule_unit == "epoch"
 
 
 def test_lr_hook_and_the_same_schedule_per_update_are_the_same_run(d2l, data):

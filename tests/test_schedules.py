@@ -141,79 +141,81 @@ def C(lr=1.0):
 
 
 INVALID = [
-    # (factory, name that the message must mention)
-    (lambda: Constant(-0.1), "lr"),
-    (lambda: Constant(float("nan")), "lr"),
-    (lambda: Constant(float("inf")), "lr"),
-    (lambda: Constant("0.1"), "lr"),
-    (lambda: Constant(True), "lr"),
-    (lambda: SquareRootScheduler(lr=-1), "lr"),
-    (lambda: FactorScheduler(1.5), "factor"),
-    (lambda: FactorScheduler(0), "factor"),
-    (lambda: FactorScheduler(-0.5), "factor"),
-    (lambda: FactorScheduler(float("nan")), "factor"),
-    (lambda: FactorScheduler(0.9, stop_factor_lr=-1e-8), "stop_factor_lr"),
-    (lambda: FactorScheduler(0.9, base_lr=float("inf")), "base_lr"),
-    (lambda: MultiFactorScheduler([]), "step"),
-    (lambda: MultiFactorScheduler([30, 15]), "step"),
-    (lambda: MultiFactorScheduler([15, 15]), "step"),
-    (lambda: MultiFactorScheduler([0, 15]), "step"),
-    (lambda: MultiFactorScheduler([-5]), "step"),
-    (lambda: MultiFactorScheduler([1.5]), "step"),
-    (lambda: MultiFactorScheduler([True, 5]), "step"),
-    (lambda: MultiFactorScheduler(15), "step"),
-    (lambda: MultiFactorScheduler([15], factor=2), "factor"),
-    (lambda: MultiFactorScheduler([15], base_lr=-0.1), "base_lr"),
-    (lambda: CosineScheduler(0), "max_update"),
-    (lambda: CosineScheduler(-5), "max_update"),
-    (lambda: CosineScheduler(20.0), "max_update"),
-    (lambda: CosineScheduler(20, warmup_steps=-1), "warmup_steps"),
-    (lambda: CosineScheduler(20, warmup_steps=20), "warmup_steps"),
-    (lambda: CosineScheduler(20, warmup_steps=25), "warmup_steps"),
-    (lambda: CosineScheduler(20, warmup_steps=2.5), "warmup_steps"),
-    (lambda: CosineScheduler(20, base_lr=-1), "base_lr"),
-    (lambda: CosineScheduler(20, final_lr=float("nan")), "final_lr"),
-    (lambda: CosineScheduler(20, warmup_begin_lr=-0.1), "warmup_begin_lr"),
-    (lambda: PolyScheduler(10, pwr=0), "pwr"),
-    (lambda: PolyScheduler(10, pwr=-1), "pwr"),
-    (lambda: PolyScheduler(10, pwr=float("inf")), "pwr"),
-    (lambda: PolyScheduler(0), "max_update"),
-    (lambda: PolyScheduler(10, warmup_steps=10), "warmup_steps"),
-    (lambda: PolyScheduler(10, final_lr=-1), "final_lr"),
-    (lambda: WarmupCosineDecay(0, 0), "total_steps"),
-    (lambda: WarmupCosineDecay(10, 11), "warmup_steps"),
-    (lambda: WarmupCosineDecay(10, -1), "warmup_steps"),
-    (lambda: WarmupCosineDecay(10, 2, hold=-1), "hold"),
-    (lambda: WarmupCosineDecay(10, 2, hold=1.5), "hold"),
-    (lambda: WarmupCosineDecay(10, 5, hold=6), "warmup_steps + hold"),
-    (lambda: WarmupCosineDecay(10, 5, hold=5), "warmup_steps + hold"),
-    (lambda: WarmupCosineDecay(10, 2, start_lr=float("inf")), "start_lr"),
-    (lambda: WarmupCosineDecay(10, 2, target_lr=-1), "target_lr"),
-    (lambda: WarmupCosineDecay(10, 2, final_lr=-1), "final_lr"),
-    (lambda: join_schedules([C(), C()], []), "boundaries"),
-    (lambda: join_schedules([C()], [5]), "boundaries"),
-    (lambda: join_schedules([C(), C(), C()], [10, 5]), "boundaries"),
-    (lambda: join_schedules([C(), C(), C()], [5, 5]), "boundaries"),
-    (lambda: join_schedules([C(), C()], [-1]), "boundaries"),
-    (lambda: join_schedules([C(), C()], [2.5]), "boundaries"),
-    (lambda: join_schedules([C(), lambda t: 0.1], [5]), "schedules[1]"),
-    (lambda: join_schedules([C(), 0.1], [5]), "schedules[1]"),
-    (lambda: join_schedules([], []), "schedules"),
-    (lambda: join_schedules(C(), []), "schedules"),
-    (lambda: schedule_from_config({"class": "Nope", "config": {}}), "class"),
-    (lambda: schedule_from_config({"lr": 0.1}), "config"),
-    (lambda: schedule_to_config(lambda t: 0.1), "schedule"),
+    # (factory, name that the message must mention, the error: TypeError for a wrong
+    # type, ValueError for a value of the right type out of range)
+    (lambda: Constant(-0.1), "lr", ValueError),
+    (lambda: Constant(float("nan")), "lr", ValueError),
+    (lambda: Constant(float("inf")), "lr", ValueError),
+    (lambda: Constant("0.1"), "lr", TypeError),
+    (lambda: Constant(True), "lr", TypeError),
+    (lambda: SquareRootScheduler(lr=-1), "lr", ValueError),
+    (lambda: FactorScheduler(1.5), "factor", ValueError),
+    (lambda: FactorScheduler(0), "factor", ValueError),
+    (lambda: FactorScheduler(-0.5), "factor", ValueError),
+    (lambda: FactorScheduler(float("nan")), "factor", ValueError),
+    (lambda: FactorScheduler(0.9, stop_factor_lr=-1e-8), "stop_factor_lr", ValueError),
+    (lambda: FactorScheduler(0.9, base_lr=float("inf")), "base_lr", ValueError),
+    (lambda: MultiFactorScheduler([]), "step", ValueError),
+    (lambda: MultiFactorScheduler([30, 15]), "step", ValueError),
+    (lambda: MultiFactorScheduler([15, 15]), "step", ValueError),
+    (lambda: MultiFactorScheduler([0, 15]), "step", ValueError),
+    (lambda: MultiFactorScheduler([-5]), "step", ValueError),
+    (lambda: MultiFactorScheduler([1.5]), "step", TypeError),
+    (lambda: MultiFactorScheduler([True, 5]), "step", TypeError),
+    (lambda: MultiFactorScheduler(15), "step", TypeError),
+    (lambda: MultiFactorScheduler([15], factor=2), "factor", ValueError),
+    (lambda: MultiFactorScheduler([15], base_lr=-0.1), "base_lr", ValueError),
+    (lambda: CosineScheduler(0), "max_update", ValueError),
+    (lambda: CosineScheduler(-5), "max_update", ValueError),
+    (lambda: CosineScheduler(20.0), "max_update", TypeError),
+    (lambda: CosineScheduler(20, warmup_steps=-1), "warmup_steps", ValueError),
+    (lambda: CosineScheduler(20, warmup_steps=20), "warmup_steps", ValueError),
+    (lambda: CosineScheduler(20, warmup_steps=25), "warmup_steps", ValueError),
+    (lambda: CosineScheduler(20, warmup_steps=2.5), "warmup_steps", TypeError),
+    (lambda: CosineScheduler(20, base_lr=-1), "base_lr", ValueError),
+    (lambda: CosineScheduler(20, final_lr=float("nan")), "final_lr", ValueError),
+    (lambda: CosineScheduler(20, warmup_begin_lr=-0.1), "warmup_begin_lr", ValueError),
+    (lambda: PolyScheduler(10, pwr=0), "pwr", ValueError),
+    (lambda: PolyScheduler(10, pwr=-1), "pwr", ValueError),
+    (lambda: PolyScheduler(10, pwr=float("inf")), "pwr", ValueError),
+    (lambda: PolyScheduler(0), "max_update", ValueError),
+    (lambda: PolyScheduler(10, warmup_steps=10), "warmup_steps", ValueError),
+    (lambda: PolyScheduler(10, final_lr=-1), "final_lr", ValueError),
+    (lambda: WarmupCosineDecay(0, 0), "total_steps", ValueError),
+    (lambda: WarmupCosineDecay(10, 11), "warmup_steps", ValueError),
+    (lambda: WarmupCosineDecay(10, -1), "warmup_steps", ValueError),
+    (lambda: WarmupCosineDecay(10, 2, hold=-1), "hold", ValueError),
+    (lambda: WarmupCosineDecay(10, 2, hold=1.5), "hold", TypeError),
+    (lambda: WarmupCosineDecay(10, 5, hold=6), "warmup_steps + hold", ValueError),
+    (lambda: WarmupCosineDecay(10, 5, hold=5), "warmup_steps + hold", ValueError),
+    (lambda: WarmupCosineDecay(10, 2, start_lr=float("inf")), "start_lr", ValueError),
+    (lambda: WarmupCosineDecay(10, 2, target_lr=-1), "target_lr", ValueError),
+    (lambda: WarmupCosineDecay(10, 2, final_lr=-1), "final_lr", ValueError),
+    (lambda: join_schedules([C(), C()], []), "boundaries", ValueError),
+    (lambda: join_schedules([C()], [5]), "boundaries", ValueError),
+    (lambda: join_schedules([C(), C(), C()], [10, 5]), "boundaries", ValueError),
+    (lambda: join_schedules([C(), C(), C()], [5, 5]), "boundaries", ValueError),
+    (lambda: join_schedules([C(), C()], [-1]), "boundaries", ValueError),
+    (lambda: join_schedules([C(), C()], [2.5]), "boundaries", TypeError),
+    (lambda: join_schedules([C(), lambda t: 0.1], [5]), "schedules[1]", TypeError),
+    (lambda: join_schedules([C(), 0.1], [5]), "schedules[1]", TypeError),
+    (lambda: join_schedules([], []), "schedules", ValueError),
+    (lambda: join_schedules(C(), []), "schedules", TypeError),
+    (lambda: schedule_from_config({"class": "Nope", "config": {}}), "class", ValueError),
+    (lambda: schedule_from_config({"lr": 0.1}), "config", ValueError),
+    (lambda: schedule_to_config(lambda t: 0.1), "schedule", TypeError),
 ]
 
 
-@pytest.mark.parametrize("factory, name", INVALID)
-def test_invalid_parameter_raises_value_error_naming_it(factory, name):
-    with pytest.raises(ValueError, match=re.escape(name)):
+@pytest.mark.parametrize("factory, name, error", INVALID)
+def test_invalid_parameter_raises_the_rule_s_error_naming_it(factory, name, error):
+    with pytest.raises(error, match=re.escape(name)) as raised:
         factory()
+    assert type(raised.value) is error
 
 
 def test_error_message_format():
-    with pytest.raises(ValueError, match=r"^factor must be in \(0, 1\], got 1\.5$"):
+    with pytest.raises(ValueError, match=r"^factor must be a number in \(0, 1\], got 1\.5$"):
         FactorScheduler(1.5)
     with pytest.raises(ValueError, match=r"^warmup_steps must be < max_update \(20\), got 20$"):
         CosineScheduler(20, warmup_steps=20)
@@ -228,13 +230,18 @@ def test_validation_accepts_numpy_scalars_and_stores_python_types():
 
 
 # ------------------------------------------------------------------ invalid steps
-@pytest.mark.parametrize("step", [
-    -1, np.int64(-3), 1.5, 3.0, np.float64(2.0), float("nan"), True, np.bool_(False),
-    np.array([0, -1]), np.array([1.5]), np.array([3.0]), np.array([True]), [1, 2.5],
-    1 + 2j,
-], ids=repr)
-def test_bad_step_raises_value_error_naming_step(step):
+@pytest.mark.parametrize("step", [-1, np.int64(-3), np.array([0, -1])], ids=repr)
+def test_negative_step_raises_value_error_naming_step(step):
     with pytest.raises(ValueError, match="step"):
+        Constant(0.1)(step)
+
+
+@pytest.mark.parametrize("step", [
+    1.5, 3.0, np.float64(2.0), float("nan"), True, np.bool_(False),
+    np.array([1.5]), np.array([3.0]), np.array([True]), [1, 2.5], 1 + 2j,
+], ids=repr)
+def test_non_integer_step_raises_type_error_naming_step(step):
+    with pytest.raises(TypeError, match="step"):
         Constant(0.1)(step)
 
 

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from d2l_compat import FRAMEWORKS, sources
+from d2l_compat import FRAMEWORKS
+from d2l_booktools import sources
 
 ROOT = Path(__file__).resolve().parents[1]
 SOURCES = sources.chapter_sources(ROOT / "chapters")
@@ -154,14 +155,25 @@ def test_every_chapter_notebook_is_generated_from_a_source():
         f"hand-kept chapters without chapters/<chapter>.md: {notebooks - {p.stem for p in SOURCES}}"
 
 
-@pytest.mark.parametrize("source", SOURCES, ids=lambda p: p.stem)
-def test_every_chapter_opens_with_the_run_modes_and_their_subset_sizes(source):
-    from d2l_compat.data import SUBSET_SIZES
-    from d2l_compat.runmode import RUN_MODES
+RUNNING_HEADING = "## Running this chapter"
 
-    box = source.read_text().split("\n+++", 1)[0]  # the title, the box and the intro
+
+@pytest.mark.parametrize("source", SOURCES, ids=lambda p: p.stem)
+def test_every_chapter_ends_with_the_run_modes_and_their_subset_sizes(source):
+    from d2l_compat.loader import SUBSET_SIZES
+    from d2l_compat.context import RUN_MODES
+
+    text = source.read_text()
+    # the first screen (the title, the box and the intro, up to the first heading) opens
+    # with the lesson; the run modes and running times are in one section at the end
+    first_screen = re.split(r"\n#{2,} ", text.split("\n# ", 1)[1], maxsplit=1)[0]
+    assert sources.TIMINGS_MARKER not in first_screen and "D2L_MODE" not in first_screen
+    assert text.count(RUNNING_HEADING) == 1, f"{source.name}: no {RUNNING_HEADING!r} section"
+    box = re.split(r"\n## ", text.split(RUNNING_HEADING, 1)[1], maxsplit=1)[0]
+    assert "## Checkable Exercises" in text.split(RUNNING_HEADING, 1)[0]
+    assert "\n## References" in text.split(RUNNING_HEADING, 1)[1]  # after it, at the end
     for mode in RUN_MODES:
-        assert f"`{mode}`" in box, f"{source.name}: the opening box does not name {mode} mode"
+        assert f"`{mode}`" in box, f"{source.name}: {RUNNING_HEADING} does not name {mode} mode"
     sizes = SUBSET_SIZES["class"]
     # a chapter that asks for a larger class-mode training subset says so in its box
     asked = set(re.findall(r"class_train=(\d[\d_]*)", source.read_text()))

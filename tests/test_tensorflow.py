@@ -23,6 +23,8 @@ from d2l_compat.schedules import (Constant, CosineScheduler,  # noqa: E402
 from test_rooms import SCHEDULES, without_timings  # noqa: E402
 from test_rooms import run as run_in  # noqa: E402
 
+pytestmark = pytest.mark.slow  # trains networks: left out of make unit
+
 BATCH = 256
 F32 = dict(rtol=1e-6, atol=1e-9)  # Keras holds learning rates as float32
 LOSS = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
@@ -170,8 +172,9 @@ def test_model_save_and_load_keeps_the_schedule_and_training_resumes(data, tmp_p
 
     loaded = keras.models.load_model(tmp_path / "lenet.keras")
     opt2 = loaded.optimizer
-    assert isinstance(opt2._learning_rate, d2l.KerasSchedule)
-    assert opt2._learning_rate.schedule == s and opt2._learning_rate.steps_per_epoch == steps
+    restored = d2l.attached_schedule(opt2)  # through Keras' public config
+    assert isinstance(restored, d2l.KerasSchedule)
+    assert restored.schedule == s and restored.steps_per_epoch == steps
     assert int(opt2.iterations) == 2 * steps
     for a, b in zip(net.get_weights(), loaded.get_weights()):
         assert np.array_equal(a, b)
@@ -289,8 +292,33 @@ def test_lr_hook_sets_a_given_optimizer_and_accepts_any_callable(data):
 
 def test_lr_hook_refuses_an_optimizer_holding_a_keras_schedule(data):
     s = Constant(0.1)
-    with pytest.raises(TypeError, match="float learning_rate"):
-        run(data, 1, lr_hook=s, optimizer=keras.optimizers.SGD(d2l.KerasSchedule(s)))
+    optimizer = keras.optimizers.SGD(d2l.KerasSchedule(s))
+    assert not d2l.lr_is_settable(optimizer) and d2l.lr_is_settable(keras.optimizers.SGD(0.1))
+    with pytest.raises(ValueError, match="lr_hook.*float learning_rate"):
+        run(data, 1, lr_hook=s, optimizer=optimizer)
+    with pytest.raises(ValueError, match="scheduler.*float learning_rate"):  # set by hand
+        run(data, 1, lambda t: 0.1, optimizer=optimizer)
+
+
+def test_a_schedule_replaces_the_lr_of_a_given_optimizer_and_reads_back_applied(data):
+    """The lr read back through the public ``optimizer.learning_rate`` is the one each
+    update applied, for a float lr replaced by a KerasSchedule, and back."""
+    steps = len(data[0])
+    s = MultiFactorScheduler([steps + 3], factor=0.5, base_lr=0.4)
+    optimizer = keras.optimizers.SGD(0.05)
+    h = run(data, 2, s, optimizer=optimizer, schedule_unit="update")
+    assert isinstance(d2l.attached_schedule(optimizer), d2l.KerasSchedule)
+    np.testing.assert_allclose([lr for _, lr in h.step_lrs], [s(u) for u, _ in h.step_lrs],
+                               **F32)
+    assert float(optimizer.learning_rate) == pytest.approx(s(2 * steps), rel=1e-6)
+
+
+def test_the_keras_extras_docstring_examples_pass():
+    import doctest
+
+    from d2l_compat import keras_extras
+    result = doctest.testmod(keras_extras, optionflags=doctest.ELLIPSIS)
+    assert result.attempted > 0 and result.failed == 0
 
 
 def test_save_and_resume_mid_schedule_per_update(data, tmp_path):
@@ -313,7 +341,7 @@ def test_save_and_resume_mid_schedule_per_update(data, tmp_path):
     del net, opt
     loaded = keras.models.load_model(tmp_path / "mid_schedule.keras")
     assert int(loaded.optimizer.iterations) == 2 * steps
-    assert loaded.optimizer._learning_rate.schedule == s
+    assert d2l.attached_schedule(loaded.optimizer).schedule == s
     resumed = run(data, 4, net=loaded, optimizer=loaded.optimizer, history=first,
                   start_epoch=2)
     assert resumed.schedule_unit == "update" and resumed.schedule == schedule_to_config(s)

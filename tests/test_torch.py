@@ -22,6 +22,8 @@ from d2l_compat.schedules import (Constant, CosineScheduler,  # noqa: E402
 from test_rooms import BATCH, SCHEDULES, without_timings  # noqa: E402
 from test_rooms import run as run_in  # noqa: E402
 
+pytestmark = pytest.mark.slow  # trains networks: left out of make unit
+
 
 @pytest.fixture(scope="module", autouse=True)
 def one_thread():

@@ -18,7 +18,7 @@ from pathlib import Path
 from IPython.terminal.interactiveshell import TerminalInteractiveShell
 
 from d2l_compat import plotting
-from d2l_compat.runmode import run_seed
+from d2l_compat.context import run_seed
 
 
 def seed_frameworks(seed: int) -> None:

@@ -2,9 +2,9 @@
 
 Run it as::
 
-    python -m d2l_compat.reproduce --chapters lenet lr_scheduler --frameworks pytorch jax \\
+    python -m d2l_booktools.reproduce --chapters lenet lr_scheduler --frameworks pytorch jax \\
         --seeds 0 1 2 --mode full            # or --mode smoke; --workers N --retries K
-    python -m d2l_compat.reproduce --dry-run # what would run, what is already done
+    python -m d2l_booktools.reproduce --dry-run # what would run, what is already done
 
 Defaults: every chapter under ``chapters/<framework>/*.ipynb``, every installed framework,
 seed 0, full mode. Each execution is one task of a ``dask.distributed`` cluster:
@@ -37,7 +37,7 @@ seed 0, full mode. Each execution is one task of a ``dask.distributed`` cluster:
 
 Each execution runs the notebook with ``nbclient`` in the ``d2l-compat`` kernel, with
 ``D2L_MODE``, ``D2L_SEED`` and ``D2L_FRAMEWORK`` in the kernel's environment (read by
-:func:`d2l_compat.runmode.run_mode` and :func:`~d2l_compat.runmode.run_seed`) and its
+:func:`d2l_compat.context.run_mode` and :func:`~d2l_compat.context.run_seed`) and its
 results redirected (``D2L_RESULTS_DIR``) to a staging folder. Only when the whole notebook
 succeeded are its outputs written, each atomically (temp file + rename):
 
@@ -46,23 +46,24 @@ succeeded are its outputs written, each atomically (temp file + rename):
   metadata ``d2l_compat`` records mode, seed, fingerprint and the machine
   (:func:`machine_info`) that made the outputs;
 * the results file (``results/[smoke/]<fw>/<chapter>[.seed<k>].json``) replaced whole, with
-  ``grid.fingerprint``: sha256 of the notebook's code cells, the ``d2l_compat`` sources,
-  mode, seed and the framework's package versions (:func:`run_fingerprint`).
+  ``grid.fingerprint``: sha256 of the notebook's code cells, the library modules they
+  load, mode, seed and the framework's package versions (:func:`run_fingerprint`).
 
 A run whose results file carries the current fingerprint is skipped (resume after an
 interruption; ``--force`` runs it anyway). A failing execution is retried ``--retries``
 times (Dask's ``retries=``), then reported with its error; the others go on, and the
 command exits with status 1. At the end the results tables are rebuilt
-(:mod:`d2l_compat.results`).
+(:mod:`d2l_booktools.tables`).
 
 Runs are deterministic on one machine but differ between CPU models (vector extensions
 change the order of floating-point sums); compare across machines with the spread over
-seeds (``python -m d2l_compat.regress``).
+seeds (``python -m d2l_booktools.regress``).
 """
 
 from __future__ import annotations
 
 import argparse
+import ast
 import hashlib
 import importlib.util
 import json
@@ -76,15 +77,16 @@ from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 
-from d2l_compat import FRAMEWORKS, ROOMS
-from d2l_compat.devices import cpu_description
-from d2l_compat.results import (CHAPTER_ENV, CONCLUSIONS_FILE, RECORDED_ENV, TIMINGS_FILE,
-                                collapse_note, history_from_record, load_results,
-                                merge_conclusions, project_root, record_timing, results_dir,
-                                results_path, update_project_readme, write_json_atomic,
-                                write_readme)
-from d2l_compat.runmode import DEFAULT_SEED, RUN_MODES
-from d2l_compat.sources import CHAPTERS_DIR, chapter_sources, read_source, write_notebooks
+from d2l_compat.checks import check_choice, check_int
+from d2l_compat.context import DEFAULT_SEED, ENV, RUN_MODES, current
+from d2l_compat.files import project_root, write_atomic, write_json_atomic
+from d2l_compat.machine import cpu_description, cpu_model
+from d2l_compat.records import history_from_record, load_results, results_dir, results_path
+from d2l_compat.registry import FRAMEWORKS, ROOMS, framework as framework_entry
+from d2l_booktools.gridrecords import (CONCLUSIONS_FILE, TIMINGS_FILE, merge_conclusions,
+                                       notebook_conclusions, record_timing)
+from d2l_booktools.tables import outcome_note, update_project_readme, write_readme
+from d2l_booktools.sources import CHAPTERS_DIR, chapter_sources, read_source, write_notebooks
 
 KERNEL = "d2l-compat"
 CELL_TIMEOUT = 4 * 3600  # seconds per cell: a full-mode chapter trains for a long time
@@ -118,22 +120,12 @@ processors it sees (it assumes hyper-threading), so on one thread, and its one e
 worker. Measured once, on a 2-core AMD EPYC: MXNet's class-mode lr_scheduler notebook
 took 267-281 s that way and 328-353 s with 2 OpenMP threads."""
 
-# The distributions whose versions change a framework's numbers.
-FRAMEWORK_PACKAGES = {
-    "pytorch": ("torch",),
-    "tensorflow": ("tensorflow-cpu", "tensorflow", "keras"),
-    "mxnet": ("mxnet",),
-    "jax": ("jax", "jaxlib", "flax", "optax"),
-}
-
-
 def framework_versions(framework: str) -> dict[str, str]:
     """Installed versions of ``framework``'s packages (and numpy), read without importing
-    the framework: ``{"numpy": "1.26.4", "torch": "2.13.0"}``."""
-    if framework not in FRAMEWORK_PACKAGES:
-        raise ValueError(f"framework must be one of {FRAMEWORKS}, got {framework!r}")
+    the framework: ``{"numpy": "1.26.4", "torch": "2.13.0"}`` (the packages are the
+    framework registry's, :mod:`d2l_compat.registry`)."""
     versions = {}
-    for package in ("numpy",) + FRAMEWORK_PACKAGES[framework]:
+    for package in ("numpy",) + framework_entry(framework).packages:
         try:
             versions[package] = metadata.version(package)
         except metadata.PackageNotFoundError:
@@ -155,32 +147,55 @@ def code_sources(notebook: dict) -> list[str]:
             for cell in notebook["cells"] if cell["cell_type"] == "code"]
 
 
-def package_sources() -> list[str]:
-    """``d2l_compat/*.py`` as ``"name\\ncontents"``, sorted by name."""
-    folder = Path(__file__).resolve().parent
-    return [f"{path.name}\n{path.read_text()}" for path in sorted(folder.glob("*.py"))]
+LIBRARY_DIR = Path(__file__).resolve().parents[1] / "d2l_compat"
+
+
+def _imported_modules(source: str) -> set[str]:
+    """The ``d2l_compat`` modules that Python ``source`` imports (by its import statements)."""
+    found = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            found |= {a.name for a in node.names if a.name.split(".")[0] == "d2l_compat"}
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module \
+                and node.module.split(".")[0] == "d2l_compat":
+            found.add(node.module)
+            found |= {f"{node.module}.{a.name}" for a in node.names}  # submodules
+    return found
+
+
+def library_dependencies(sources) -> list[Path]:
+    """The library's files that code ``sources`` (strings) loads, directly or through
+    other library modules: the closure of their ``d2l_compat`` imports (a package's
+    ``__init__`` included), sorted. Another room, the tooling or the tests are not in it."""
+    seen: set[Path] = set()
+    todo = [m for src in sources for m in _imported_modules(src)]
+    while todo:
+        parts = todo.pop().split(".")[1:]
+        for path in (LIBRARY_DIR.joinpath(*parts).with_suffix(".py"),
+                     LIBRARY_DIR / "__init__.py"):
+            if path.is_file() and path not in seen:
+                seen.add(path)
+                todo += _imported_modules(path.read_text())
+    return sorted(seen)
 
 
 def run_fingerprint(notebook: dict, mode: str, seed: int, framework: str) -> str:
     """sha256 of what decides a run's numbers on a given machine: the notebook's code
-    cells, the ``d2l_compat`` sources, ``mode``, ``seed`` and :func:`framework_versions`."""
-    return _sha256(["cells", *code_sources(notebook), "package", *package_sources(),
-                    f"mode={mode}", f"seed={seed}",
+    cells, the library modules they load (:func:`library_dependencies`: editing the
+    book's tooling or another framework's room leaves it alone), ``mode``, ``seed`` and
+    :func:`framework_versions`."""
+    cells = code_sources(notebook)
+    python = [c for c in cells if not c.lstrip().startswith(("%", "!"))]
+    modules = [f"{p.name}\n{p.read_text()}" for p in library_dependencies(
+        [_strip_magics(c) for c in python])]
+    return _sha256(["cells", *cells, "package", *modules, f"mode={mode}", f"seed={seed}",
                     json.dumps(framework_versions(framework), sort_keys=True)])
 
 
-def cpu_model() -> tuple[str, list[str]]:
-    """The CPU's model name and its feature flags (Linux ``/proc/cpuinfo``, else what
-    :mod:`platform` knows and no flags)."""
-    try:
-        info = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return platform.processor() or platform.machine(), []
-    fields = dict(line.split(":", 1) for line in info.splitlines() if ":" in line)
-    fields = {k.strip(): v.strip() for k, v in fields.items()}
-    model = fields.get("model name") or fields.get("Hardware") or platform.machine()
-    flags = (fields.get("flags") or fields.get("Features") or "").split()
-    return model, sorted(flags)
+def _strip_magics(cell: str) -> str:
+    """A code cell without IPython's ``%`` / ``!`` lines, so that it parses as Python."""
+    return "\n".join(line for line in cell.splitlines()
+                     if not line.lstrip().startswith(("%", "!")))
 
 
 def machine_info(framework: str) -> dict:
@@ -256,13 +271,12 @@ def plan(chapters, frameworks, seeds, mode: str, chapters_dir: Path, build_dir: 
     """The tasks of a grid, in (chapter, framework, seed) order.
 
     Raises:
-        ValueError: a bad mode or seed, or a requested notebook that does not exist.
+        TypeError, ValueError: a bad mode or seed (as :mod:`d2l_compat.checks`).
+        ValueError: a requested notebook that does not exist.
     """
-    if mode not in RUN_MODES:
-        raise ValueError(f"mode must be one of {RUN_MODES}, got {mode!r}")
+    check_choice("mode", mode, RUN_MODES)
     for seed in seeds:
-        if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-            raise ValueError(f"seeds must be non-negative integers, got {seed!r}")
+        check_int("seeds", seed, minimum=0)
     chapters_dir, build_dir = Path(chapters_dir), Path(build_dir)
     # Every mode's running times go to one file beside the full-mode results.
     timings = (Path(results) if results is not None else results_dir("full")) / TIMINGS_FILE
@@ -295,9 +309,7 @@ def thread_env(threads: int = 1) -> dict[str, str]:
     >>> thread_env(4)["OMP_NUM_THREADS"], "XLA_FLAGS" in thread_env(4), thread_env(0)
     ('4', False, {})
     """
-    if isinstance(threads, bool) or not isinstance(threads, int) or threads < 0:
-        raise ValueError(f"threads must be a positive int, or {FRAMEWORK_THREADS} for each "
-                         f"framework's own default, got {threads!r}")
+    check_int("threads", threads, minimum=FRAMEWORK_THREADS)
     if threads == FRAMEWORK_THREADS:
         return {}
     env = {k: (str(threads) if v == "1" else v) for k, v in THREAD_ENV.items()}
@@ -321,18 +333,20 @@ def worker_only_env() -> set[str]:
 
 def kernel_env(task: Task, staging: str, threads: int = 1) -> dict[str, str]:
     """The kernel's environment: this process's without the Dask worker's own settings
-    (:func:`worker_only_env`) and without any thread variable of :data:`THREAD_ENV`,
-    then :func:`thread_env`, :data:`QUIET_ENV`, the run's parameters."""
-    dropped = worker_only_env() | set(THREAD_ENV)
+    (:func:`worker_only_env`), without any thread variable of :data:`THREAD_ENV` and any
+    run-context variable; then :func:`thread_env`, :data:`QUIET_ENV` and the run's
+    context (:class:`d2l_compat.context.RunContext`): this process's, with the task's
+    mode, seed, chapter and framework, its results staged in ``staging``, and the grid's
+    results folder to read beside them (unless the task is isolated)."""
+    dropped = worker_only_env() | set(THREAD_ENV) | set(ENV.values())
     env = {k: v for k, v in os.environ.items() if k not in dropped}
     env.update(thread_env(threads), **QUIET_ENV)
-    env.update(D2L_MODE=task.mode, D2L_SEED=str(task.seed), D2L_FRAMEWORK=task.framework,
-               D2L_RESULTS_DIR=staging, **{CHAPTER_ENV: task.chapter})
     view = None if task.isolated else (task.recorded or task.results)
-    if view is not None and view.is_dir():  # a worker that shares the folder: read it
-        env[RECORDED_ENV] = str(view)
-    else:
-        env.pop(RECORDED_ENV, None)
+    context = current().replace(
+        mode=task.mode, seed=task.seed, framework=task.framework, chapter=task.chapter,
+        results_dir=Path(staging),  # a worker that shares the folder reads it:
+        recorded=view if view is not None and view.is_dir() else None)
+    env.update(context.to_environ())
     return env
 
 
@@ -365,23 +379,17 @@ def execute(task: Task, notebook_text: str, kernel: str = KERNEL,
         written = {str(path.relative_to(staging)): path.read_text()
                    for path in sorted(Path(staging).rglob("*.json"))}
     return {"notebook": nbformat.writes(notebook), "results": written, "seconds": seconds,
-            "machine": machine, "threads": threads, "cpu": cpu_description()}
-
-
-def _write_text_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+            "machine": machine, "threads": threads, "cpu": cpu_description(),
+            "conclusions": notebook_conclusions(notebook)}
 
 
 def store(task: Task, outcome: dict, at_once: int = 1) -> list[Path]:
     """Write an execution's notebook and results files (each atomically); returns the
     results files, each stamped with the run's fingerprint and machine. ``at_once``: how
     many notebooks the grid ran at the same time (recorded with the running time)."""
-    _write_text_atomic(task.output, outcome["notebook"])
+    write_atomic(task.output, outcome["notebook"])
     written = dict(outcome["results"])
-    checked = written.pop(CONCLUSIONS_FILE, None)  # merged beside the running times
+    checked = outcome.get("conclusions")  # merged beside the running times
     paths = []
     for relative, text in written.items():
         data = json.loads(text)
@@ -391,7 +399,9 @@ def store(task: Task, outcome: dict, at_once: int = 1) -> list[Path]:
         record_timing(task.timings, task, outcome["seconds"], outcome["threads"],
                       outcome["cpu"], at_once)
         if checked is not None:
-            merge_conclusions(task.timings.with_name(CONCLUSIONS_FILE), json.loads(checked))
+            merge_conclusions(task.timings.with_name(CONCLUSIONS_FILE),
+                              {"chapter": task.chapter, "framework": task.framework,
+                               "seed": task.seed, **checked})
     return paths
 
 
@@ -407,7 +417,7 @@ def summary_line(task: Task, seconds: float, results_file: Path | None) -> str:
     for run, record in data["runs"].items():
         history = history_from_record(record)
         if history.epochs:
-            runs.append(f"{run} {history.final['test_acc']:.3f}{collapse_note(history)}")
+            runs.append(f"{run} {history.final['test_acc']:.3f}{outcome_note(history)}")
     return head + "; " + ", ".join(runs)
 
 
@@ -447,8 +457,7 @@ def run_grid(tasks: list[Task], client, retries: int = DEFAULT_RETRIES, force: b
     """
     from distributed import as_completed
 
-    if not isinstance(retries, int) or retries < 0:
-        raise ValueError(f"retries must be a non-negative int, got {retries!r}")
+    check_int("retries", retries, minimum=0)
     outcomes = {task.key: Outcome(task, "skipped") for task in tasks
                 if not force and task.is_current()}
     for outcome in outcomes.values():
@@ -491,7 +500,7 @@ def rebuild_tables(mode: str, chapters_dir: Path | None = None) -> None:
     times and conclusions tables cover every mode) and, for the project's chapters, the
     running times in the opening box of every notebook (``make notebooks``)."""
     print(f"wrote {write_readme(mode)}")
-    if os.environ.get("D2L_RESULTS_DIR"):
+    if current().results_dir:
         return
     if mode != "full":
         print(f"wrote {write_readme('full')}")
@@ -536,13 +545,13 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     try:
         thread_env(args.threads)
-    except ValueError as err:
+    except (TypeError, ValueError) as err:
         p.error(f"--threads: {err}")
     chapters, frameworks = selection(args)
     try:
         tasks = plan(chapters, frameworks, args.seeds, args.mode, args.chapters_dir,
                      args.build_dir)
-    except ValueError as err:
+    except (TypeError, ValueError) as err:
         p.error(str(err))
     if args.dry_run:
         for task in tasks:

@@ -15,7 +15,7 @@ requirement -> the wheel pip chose, ``none`` (no wheel: the install would fail) 
 ``-`` (skipped by the marker). It asks the index once per cell, so it takes a minute or
 two; it is a check, not a test::
 
-    python tools/check_platforms.py [--extras all all-gpu] [--ignore-markers]
+    python python -m d2l_booktools.platforms [--extras all all-gpu] [--ignore-markers]
 
 Exit status 1 if a requirement that its marker keeps on a platform has no wheel there.
 """
@@ -32,10 +32,12 @@ import tempfile
 import tomllib
 from pathlib import Path
 
+from d2l_compat.files import project_root
+
 from packaging.markers import default_environment
 from packaging.requirements import Requirement
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = project_root()
 PYTHON = "3.11"
 
 

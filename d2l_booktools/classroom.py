@@ -2,7 +2,7 @@
 
 Every chapter source has a section ``## Checkable Exercises`` written in otter-grader's
 *assign* format (https://otter-grader.readthedocs.io, format v1), so each notebook that
-``python -m d2l_compat.sources`` generates is an otter **master notebook**:
+``python -m d2l_booktools.sources`` generates is an otter **master notebook**:
 
 * a Markdown cell with a fenced ``otter`` block ``# ASSIGNMENT CONFIG`` (the YAML below);
 * per question, fenced ``# BEGIN QUESTION`` (``name: q1``) ... ``# END QUESTION`` cells around
@@ -16,7 +16,7 @@ Every chapter source has a section ``## Checkable Exercises`` written in otter-g
 The section is self-contained: its first code cells import what the exercises use, and no
 exercise trains anything, so the checks run in seconds without executing the chapter.
 
-``python -m d2l_compat.classroom`` (``make student``) runs ``otter assign`` on every chapter and
+``python -m d2l_booktools.classroom`` (``make student``) runs ``otter assign`` on every chapter and
 framework and writes ``dist/<framework>/<chapter>/``:
 
 * ``student/<chapter>.ipynb``: solutions replaced by ``...``, hidden tests removed, a
@@ -44,58 +44,14 @@ import tempfile
 import time
 from pathlib import Path
 
-from d2l_compat import FRAMEWORKS
+from d2l_compat.files import project_root
+from d2l_compat.registry import FRAMEWORKS
 
 EXERCISES_HEADING = "## Checkable Exercises"
 IGNORE_TAG = "otter_ignore"
-DIST_DIR = Path(__file__).resolve().parents[1] / "dist"
+DIST_DIR = project_root() / "dist"
 _CHECK = re.compile(r"""^grader\.check\(["'](\w+)["']\)\s*$""")
 _QUESTION = re.compile(r"#\s*BEGIN\s+QUESTION\s*\n\s*name:\s*(\w+)", re.IGNORECASE)
-
-
-def require_answer(value, name: str):
-    """``value``, unless it is a blank answer (``...`` or ``None``): then an AssertionError
-    that names the answer and says how to fill it in.
-
-    A student notebook replaces each solution by ``...``; a function whose body is ``...``
-    returns ``None``. Tests call this first, so a blank answer fails its check with this
-    message instead of a TypeError deep inside the test.
-
-    >>> require_answer(3, "floor_step")
-    3
-    >>> require_answer(..., "floor_step")
-    Traceback (most recent call last):
-    AssertionError: `floor_step` is not answered yet: replace the `...` in its cell with your answer and run the cell again
-    """
-    if value is Ellipsis or value is None:
-        raise AssertionError(f"`{name}` is not answered yet: replace the `...` in its cell with "
-                             f"your answer and run the cell again")
-    return value
-
-
-def execution_time(mode: str | None = None) -> str:
-    """One line on how long this notebook's kernel has run, in which mode and on which CPU.
-
-    Executed top to bottom (``jupyter nbconvert --execute``, *Run All*), it is the time the
-    chapter takes on this machine; it is measured when the cell runs, never typed in.
-    """
-    import platform
-
-    import psutil  # comes with ipykernel
-
-    from d2l_compat.runmode import run_mode
-
-    seconds = time.time() - psutil.Process().create_time()
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return (f"this kernel has run for {seconds / 60:.1f} min ({mode or run_mode()} mode) on "
-            f"{os.cpu_count()} cores of {cpu}")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -150,43 +106,114 @@ def grading_master(notebook: dict) -> dict:
     return notebook
 
 
+CHECK_MIME = "application/vnd.d2l-compat.check+json"  # how a check cell reports back
+THIS_PYTHON = "python3"          # the kernel's name: this interpreter (_this_python_kernel)
+CHECK_TIMEOUT = 600                                   # seconds per cell
+
+
+def _check_cell(source: str, question: str) -> str:
+    """A ``grader.check`` cell that also displays its result as :data:`CHECK_MIME`. The check
+    stays a top-level call: otter takes the notebook's variables from the calling frame."""
+    return (f"_d2l_check = {source.strip()}\n"
+            "import IPython.display as _d2l_display\n"
+            "_d2l_display.display({%r: {'question': %r, 'passed': bool(_d2l_check.passed_all), "
+            "'report': repr(_d2l_check)}}, raw=True)\n"
+            "del _d2l_check, _d2l_display" % (CHECK_MIME, question))
+
+
+def _this_python_kernel():
+    """A kernel manager class (for nbclient) whose ``python3`` kernel is this very
+    interpreter (ipykernel's own kernel spec), whatever kernels are installed: the checks
+    run in the environment that runs them."""
+    import ipykernel.kernelspec
+    from jupyter_client.kernelspec import KernelSpecManager
+    from jupyter_client.manager import AsyncKernelManager
+    from traitlets import default
+
+    class ThisPythonSpecs(KernelSpecManager):
+        def get_kernel_spec(self, kernel_name):
+            if kernel_name == THIS_PYTHON:
+                return self.kernel_spec_class(resource_dir=ipykernel.kernelspec.RESOURCES,
+                                              **ipykernel.kernelspec.get_kernel_dict())
+            return super().get_kernel_spec(kernel_name)
+
+    class ThisPythonKernel(AsyncKernelManager):
+        @default("kernel_spec_manager")
+        def _this_python_specs(self):
+            return ThisPythonSpecs(data_dir=self.data_dir)
+
+    return ThisPythonKernel
+
+
+def _start_cell(folder: Path) -> str:
+    """The cell run before each notebook's cells: an empty namespace, in its folder."""
+    return (f"%reset -f\nimport os as _d2l_os\n_d2l_os.chdir({str(folder)!r})\n"
+            "del _d2l_os")
+
+
 def run_checks(path: str | Path, replace: dict[str, str] | None = None) -> dict[str, dict]:
     """Execute the exercise cells of an otter student or autograder notebook in a fresh
-    namespace (otter's set-up cell, then the ``## Checkable Exercises`` section) and return,
-    per ``grader.check`` cell, ``{"passed": bool, "report": str}``.
+    Jupyter kernel (``nbclient``: otter's set-up cell, then the ``## Checkable Exercises``
+    section) and return, per ``grader.check`` cell, ``{"passed": bool, "report": str}``.
 
-    Runs in the notebook's folder (otter reads the tests from the notebook file there). An
-    exception in an exercise cell propagates with the cell's source: a notebook as generated
-    must run through. ``replace`` maps a source line to the line to run instead (to try a
-    wrong answer).
+    The cells run in the notebook's folder (otter reads the tests from the notebook file
+    there). An exception in an exercise cell raises RuntimeError with the cell's source: a
+    notebook as generated must run through. ``replace`` maps a source line to the line to
+    run instead (to try a wrong answer).
     """
-    path = Path(path).resolve()
-    notebook = json.loads(path.read_text())
-    cells = notebook["cells"]
-    chosen = [i for i, c in enumerate(cells) if c["cell_type"] == "code"
-              and "grader = otter.Notebook(" in _text(c)]
-    chosen += [i for i in exercise_section(notebook) if cells[i]["cell_type"] == "code"]
-    namespace: dict = {"__name__": "__main__"}
-    results = {}
-    cwd = os.getcwd()
-    os.chdir(path.parent)
-    try:
+    return run_checks_of([path], replace)[str(path)]
+
+
+def run_checks_of(paths, replace: dict[str, str] | None = None) -> dict[str, dict[str, dict]]:
+    """:func:`run_checks` of each notebook of ``paths``, ``{str(path): results}``, in one
+    Jupyter kernel: each notebook starts with an empty namespace (``%reset -f``) in its own
+    folder, and the framework is imported once for all of them."""
+    import nbformat
+    from nbclient import NotebookClient
+    from nbclient.exceptions import CellExecutionError
+
+    run, origin = [], []   # the cells to execute; per cell (notebook, its cell, source)
+    for given in paths:
+        path = Path(given).resolve()
+        notebook = json.loads(path.read_text())
+        cells = notebook["cells"]
+        chosen = [i for i, c in enumerate(cells) if c["cell_type"] == "code"
+                  and "grader = otter.Notebook(" in _text(c)]
+        chosen += [i for i in exercise_section(notebook) if cells[i]["cell_type"] == "code"]
+        run.append(nbformat.v4.new_code_cell(_start_cell(path.parent)))
+        origin.append((str(given), path, None, ""))
         for i in chosen:
             source = _text(cells[i])
             for old, new in (replace or {}).items():
                 source = source.replace(old, new)
             check = _CHECK.match(source.strip())
-            if check:
-                result = eval(compile(source, f"<{path.name} cell {i}>", "eval"), namespace)
-                results[check.group(1)] = {"passed": bool(result.passed_all),
-                                           "report": repr(result)}
-                continue
-            try:
-                exec(compile(source, f"<{path.name} cell {i}>", "exec"), namespace)
-            except Exception as exc:
-                raise RuntimeError(f"{path}: cell {i} raised {exc!r}:\n{source}") from exc
-    finally:
-        os.chdir(cwd)
+            run.append(nbformat.v4.new_code_cell(_check_cell(source, check.group(1)) if check
+                                                 else source))
+            origin.append((str(given), path, i, source))
+    executed = nbformat.v4.new_notebook(cells=run)
+    first = Path(paths[0]).resolve().parent if paths else Path.cwd()
+    client = NotebookClient(executed, timeout=CHECK_TIMEOUT, kernel_name=THIS_PYTHON,
+                            kernel_manager_class=_this_python_kernel(),
+                            resources={"metadata": {"path": str(first)}})
+    try:
+        client.execute()
+    except CellExecutionError as exc:
+        failed = next((k for k, cell in enumerate(executed.cells)
+                       if any(o.output_type == "error" for o in cell.get("outputs", []))),
+                      None)
+        if failed is None:
+            raise
+        error = next(o for o in executed.cells[failed].outputs if o.output_type == "error")
+        _, path, i, source = origin[failed]
+        raise RuntimeError(f"{path}: cell {i} raised {error.ename}({error.evalue!r}):\n"
+                           f"{source}") from exc
+    results = {str(given): {} for given in paths}
+    for cell, (given, *_) in zip(executed.cells, origin):
+        for output in cell.get("outputs", []):
+            if CHECK_MIME in output.get("data", {}):
+                result = output.data[CHECK_MIME]
+                results[given][result["question"]] = {"passed": result["passed"],
+                                                      "report": result["report"]}
     return results
 
 
@@ -196,12 +223,12 @@ def run_checks(path: str | Path, replace: dict[str, str] | None = None) -> dict[
 
 def assign(chapter, framework: str, out: Path = DIST_DIR) -> Path:
     """Run ``otter assign`` on the master notebook of ``chapter`` (a
-    :class:`d2l_compat.sources.ChapterSource`) for ``framework``; return
+    :class:`d2l_booktools.sources.ChapterSource`) for ``framework``; return
     ``out/<framework>/<chapter>/`` with ``student/`` and ``autograder/``."""
     import nbformat
     from otter.assign import main as otter_assign
 
-    from d2l_compat.sources import generate
+    from d2l_booktools.sources import generate
 
     if framework not in FRAMEWORKS:
         raise ValueError(f"framework must be one of {FRAMEWORKS}, got {framework!r}")
@@ -228,9 +255,9 @@ def assign(chapter, framework: str, out: Path = DIST_DIR) -> Path:
 
 
 def main(argv=None) -> int:
-    from d2l_compat.sources import CHAPTERS_DIR, chapter_sources, read_source
+    from d2l_booktools.sources import CHAPTERS_DIR, chapter_sources, read_source
 
-    parser = argparse.ArgumentParser(prog="python -m d2l_compat.classroom",
+    parser = argparse.ArgumentParser(prog="python -m d2l_booktools.classroom",
                                      description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, default=DIST_DIR,
                         help="write OUT/<framework>/<chapter>/ (default: dist/)")
@@ -250,8 +277,7 @@ def main(argv=None) -> int:
         import io
 
         with contextlib.redirect_stdout(io.StringIO()):  # what the cells print
-            results = {str(path): run_checks(path, dict(args.replace))
-                       for path in args.run_checks}
+            results = run_checks_of(args.run_checks, dict(args.replace))
         print(json.dumps(results))
         return 0
     paths = ([CHAPTERS_DIR / f"{name}.md" for name in args.chapters] if args.chapters

@@ -2,11 +2,11 @@
 
 Run it as::
 
-    python -m d2l_compat.regress --mode smoke [--chapters ...] [--frameworks ...]
-    python -m d2l_compat.regress --mode smoke --update-baseline   # record the reference
-    python -m d2l_compat.regress --mode full --chapters lenet      # against the book
+    python -m d2l_booktools.regress --mode smoke [--chapters ...] [--frameworks ...]
+    python -m d2l_booktools.regress --mode smoke --update-baseline   # record the reference
+    python -m d2l_booktools.regress --mode full --chapters lenet      # against the book
 
-Each chosen notebook is executed for seed 0 by :mod:`d2l_compat.reproduce` (same grid,
+Each chosen notebook is executed for seed 0 by :mod:`d2l_booktools.reproduce` (same grid,
 same options) into ``build/regress/runs/<mode>/``, never over the committed notebooks or
 results, and compared with its reference:
 
@@ -23,8 +23,12 @@ Two comparisons, and the report names the one it made:
 * **exact** (the reference was made on this machine: same CPU model, CPU flags and
   framework versions, from the notebook metadata the grid writes): every output of every
   code cell must be equal after the replacements of the sanitize file
-  (``tests/regress_sanitize.cfg``: timings, throughput, memory addresses, dates), as
-  ``nbval`` without ``--nbval-lax`` would require; images are not compared;
+  (``tests/regress_sanitize.cfg``: timings, throughput, memory addresses, dates). The
+  comparison is nbval's own (``nbval.plugin``: the sanitize file as it reads it, streams
+  joined by ``coalesce_streams``, each output field compared by
+  ``IPyNbCell.compare_outputs``), as ``nbval`` without ``--nbval-lax`` would require;
+  images are not compared. The first difference of a cell is reported with a
+  :mod:`difflib` diff;
 * **within seed spread** (another machine, or a reference without that metadata): runs
   differ between CPU models, so outputs of cells marked ``# NBVAL_CHECK_OUTPUT`` must still
   be equal, other differing outputs are listed for information, and each run's final test
@@ -38,6 +42,8 @@ an execution failed or an output or metric differs.
 
 from __future__ import annotations
 
+import copy
+import difflib
 import json
 import re
 import shutil
@@ -45,31 +51,41 @@ import subprocess
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import SimpleNamespace
 
-from d2l_compat.results import (collapse_note, load_seeds, project_root, results_dir,
-                                seed_stats)
-from d2l_compat.reproduce import (make_client, parser, plan, run_grid, same_machine,
+from d2l_compat.files import project_root
+from d2l_compat.records import load_seeds, results_dir, seed_stats
+from d2l_booktools.tables import outcome_note
+from d2l_booktools.reproduce import (make_client, parser, plan, run_grid, same_machine,
                                   selection)
 
 SANITIZE_FILE = project_root() / "tests" / "regress_sanitize.cfg"
-CHECK_MARK = "# NBVAL_CHECK_OUTPUT"
 # Allowed |difference| of a final metric across machines when the reference has fewer
 # than two seeds to measure the spread with.
 DEFAULT_TOLERANCE = {"test_acc": 0.02, "train_loss": 0.05}
 METRICS = tuple(DEFAULT_TOLERANCE)
-# Outputs never compared (as nbval): images and widget ids.
-SKIP_MIMES = ("image/png", "image/jpeg", "image/svg+xml",
-              "application/vnd.jupyter.widget-view+json")
+# Output fields never compared: nbval's own list (IPyNbFile.skip_compare: metadata, counts,
+# tracebacks, widget ids) with the images it skips without --nbdime, and SVG images too.
+SKIP_COMPARE = ("metadata", "traceback", "prompt_number", "output_type", "name",
+                "execution_count", "application/vnd.jupyter.widget-view+json",
+                "image/png", "image/jpeg", "image/svg+xml")
+DIFF_LINES = 40   # at most this many lines of a unified diff in the report
+
+
+def _nbval():
+    """nbval's plugin module (imported on first use: it imports pytest)."""
+    from nbval import plugin
+    return plugin
 
 
 def read_sanitize(path: str | Path = SANITIZE_FILE) -> list[tuple[str, str]]:
-    """The ``(regex, replacement)`` pairs of an nbval sanitize file, in order.
+    """The ``(regex, replacement)`` pairs of an nbval sanitize file, in order, as nbval reads
+    them (``nbval.plugin.get_sanitize_patterns``).
 
     Raises:
         ValueError: the file holds no pair, or a regex does not compile (named).
     """
-    text = Path(path).read_text()
-    pairs = re.findall(r"^regex: (.*)$\n^replace: (.*)$", text, flags=re.MULTILINE)
+    pairs = _nbval().get_sanitize_patterns(Path(path).read_text())
     if not pairs:
         raise ValueError(f"{path}: no 'regex:' / 'replace:' pairs")
     for regex, _ in pairs:
@@ -80,56 +96,76 @@ def read_sanitize(path: str | Path = SANITIZE_FILE) -> list[tuple[str, str]]:
     return pairs
 
 
+class _CellComparison:
+    """nbval's comparison of one cell's outputs (``IPyNbCell.compare_outputs`` and
+    ``IPyNbCell.sanitize``) outside a pytest session: this object stands in for the pytest
+    item those methods belong to, with the sanitize patterns and :data:`SKIP_COMPARE`, and
+    keeps the first mismatch nbval reports instead of formatting it for pytest."""
+
+    def __init__(self, patterns):
+        plugin = _nbval()
+        self.parent = SimpleNamespace(sanitize_patterns=dict(patterns),
+                                      skip_compare=SKIP_COMPARE)
+        self.colors = plugin.nocolors
+        self.comparison_traceback: list[str] = []
+        self.mismatch = None     # (output field, reference value, re-executed value)
+        self._compare = plugin.IPyNbCell.compare_outputs
+        self._sanitize = plugin.IPyNbCell.sanitize
+
+    def sanitize(self, value):
+        return self._sanitize(self, value)
+
+    def format_output_compare(self, key, left, right):
+        self.mismatch = (key, left, right)
+
+    def equal(self, reference_outputs, executed_outputs) -> bool:
+        """Whether nbval finds the outputs equal (streams coalesced as nbval does)."""
+        plugin = _nbval()
+        return self._compare(self, plugin.coalesce_streams(executed_outputs),
+                             plugin.coalesce_streams(reference_outputs), SKIP_COMPARE)
+
+    def problem(self) -> tuple[str, list[str]]:
+        """What nbval reported when the outputs differ otherwise than in one value (a field
+        missing, one too many, another number of outputs of a field): its first line,
+        and the values it listed."""
+        lines = [line for line in self.comparison_traceback if line.strip()]
+        if not lines:
+            return "the outputs differ", []
+        first = lines[0].split("<<<<")[0].strip()
+        return first, [line.rstrip() for line in "\n".join(lines[1:]).splitlines()]
+
+
 def sanitize(text: str, patterns) -> str:
-    """Apply each ``(regex, replacement)`` in turn.
+    """Apply each ``(regex, replacement)`` in turn, as nbval does.
 
     >>> sanitize("3 epochs in 12.5 s, 20,113.4 examples/sec",
     ...          [(r"\\d[\\d,]*(\\.\\d+)? examples/sec", "N"), (r"\\b\\d+(\\.\\d+)? s\\b", "T")])
     '3 epochs in T, N'
     """
-    for regex, replacement in patterns:
-        text = re.sub(regex, replacement, text)
-    return text
+    return _CellComparison(patterns).sanitize(text)
 
 
 def _text(value) -> str:
     return "".join(value) if isinstance(value, list) else str(value)
 
 
-def output_texts(cell: dict) -> list[str]:
-    """A code cell's outputs as comparable texts: consecutive stream outputs of one name
-    joined (as the kernel may split them anywhere), each data output per mime type
-    (images skipped), errors as ``ename: evalue``."""
-    texts, stream = [], None
-    for output in cell.get("outputs", []):
-        kind = output["output_type"]
-        if kind == "stream":
-            if stream is not None and stream[0] == output["name"]:
-                texts[-1] += _text(output["text"])
-            else:
-                texts.append(f"[{output['name']}]\n" + _text(output["text"]))
-            stream = (output["name"],)
-            continue
-        stream = None
-        if kind == "error":
-            texts.append(f"[error]\n{output['ename']}: {output['evalue']}")
-        else:
-            for mime, value in sorted(output.get("data", {}).items()):
-                if mime not in SKIP_MIMES:
-                    texts.append(f"[{mime}]\n" + (_text(value) if isinstance(value, (str, list))
-                                                  else json.dumps(value, sort_keys=True)))
-    return texts
+def _as_text(value) -> str:
+    return value if isinstance(value, str) else json.dumps(value, indent=1, sort_keys=True)
 
 
-def first_difference(expected: str, got: str) -> str:
-    """``'line 3: expected ... got ...'`` for the first line that differs."""
-    old, new = expected.splitlines(), got.splitlines()
-    for number in range(max(len(old), len(new))):
-        a = old[number] if number < len(old) else "<no line>"
-        b = new[number] if number < len(new) else "<no line>"
-        if a != b:
-            return f"line {number + 1}: expected {a!r}, got {b!r}"
-    return "same text"
+def difference_text(expected, got) -> tuple[str, list[str]]:
+    """``('line 3: expected ... got ...', unified diff lines)`` for two output values (texts,
+    or JSON data shown as indented JSON), by :mod:`difflib`."""
+    old, new = _as_text(expected).splitlines(), _as_text(got).splitlines()
+    diff = list(difflib.unified_diff(old, new, "reference", "re-execution", n=1,
+                                     lineterm=""))
+    matcher = difflib.SequenceMatcher(None, old, new, autojunk=False)
+    for tag, i1, i2, j1, j2 in matcher.get_opcodes():
+        if tag != "equal":
+            a = old[i1] if i1 < i2 else "<no line>"
+            b = new[j1] if j1 < j2 else "<no line>"
+            return f"line {i1 + 1}: expected {a!r}, got {b!r}", diff
+    return "same lines, other line endings", diff
 
 
 @dataclass
@@ -138,15 +174,46 @@ class Difference:
     cell: int            # index of the cell in the notebook
     detail: str
     fails: bool = True
+    diff: list = field(default_factory=list)   # unified diff lines (difflib), if any
 
     def __str__(self) -> str:
         tag = "" if self.fails else " (information)"
         return f"{self.notebook}, cell {self.cell}: {self.detail}{tag}"
 
+    def markdown(self) -> list[str]:
+        """The report's bullet, with the diff (at most :data:`DIFF_LINES` lines) below it."""
+        lines = [f"- {self}"]
+        if self.diff:
+            shown = self.diff[:DIFF_LINES]
+            if len(self.diff) > DIFF_LINES:
+                shown.append(f"... ({len(self.diff) - DIFF_LINES} more lines)")
+            lines += ["", "  ```diff"] + [f"  {line}" for line in shown] + ["  ```", ""]
+        return lines
+
+
+def _notebook_node(notebook: dict):
+    """``notebook`` as nbformat reads a file: NotebookNodes, multi-line texts joined."""
+    import nbformat
+    from nbformat.v4.rwbase import rejoin_lines
+    return rejoin_lines(nbformat.from_dict(copy.deepcopy(notebook)))
+
+
+def is_checked(cell) -> bool:
+    """Whether nbval checks this cell's outputs even under ``--nbval-lax``: a
+    ``# NBVAL_CHECK_OUTPUT`` comment or an ``nbval-check-output`` tag (nbval's own
+    marker parsing)."""
+    plugin = _nbval()
+    options = dict(plugin.find_comment_markers(_text(cell.get("source", ""))))
+    options.update(plugin.find_metadata_tags(cell.get("metadata", {})) or {})
+    return bool(options.get("check", False))
+
 
 def compare_notebooks(reference: dict, executed: dict, name: str, patterns,
                       exact: bool = True) -> list[Difference]:
-    """Every code cell's sanitized outputs, reference against re-execution.
+    """Every code cell's outputs, reference against re-execution, compared as nbval
+    compares them (``IPyNbCell.compare_outputs``: each field sanitized, streams of one name
+    joined, images skipped); the first difference of a cell is described with
+    :mod:`difflib`.
 
     With ``exact=False`` (another machine) only cells marked ``# NBVAL_CHECK_OUTPUT``
     fail; other differences are returned with ``fails=False``.
@@ -154,28 +221,30 @@ def compare_notebooks(reference: dict, executed: dict, name: str, patterns,
     ref_cells, new_cells = reference["cells"], executed["cells"]
     if [c["cell_type"] for c in ref_cells] != [c["cell_type"] for c in new_cells]:
         return [Difference(name, 0, "the notebooks have different cells")]
+    ref_nodes = _notebook_node(reference).cells
+    new_nodes = _notebook_node(executed).cells
     differences = []
-    for index, (old, new) in enumerate(zip(ref_cells, new_cells)):
-        if old["cell_type"] != "code":
+    for index, (old, new) in enumerate(zip(ref_nodes, new_nodes)):
+        if old.cell_type != "code":
             continue
-        checked = exact or CHECK_MARK in _text(old["source"])
-        expected = [sanitize(t, patterns) for t in output_texts(old)]
-        got = [sanitize(t, patterns) for t in output_texts(new)]
-        if expected == got:
+        comparison = _CellComparison(patterns)
+        if comparison.equal(old.get("outputs", []), new.get("outputs", [])):
             continue
-        for number in range(max(len(expected), len(got))):
-            a = expected[number] if number < len(expected) else "<no output>"
-            b = got[number] if number < len(got) else "<no output>"
-            if a != b:
-                differences.append(Difference(name, index, first_difference(a, b), checked))
-                break
+        checked = exact or is_checked(old)
+        if comparison.mismatch is None:
+            detail, listed = comparison.problem()
+            differences.append(Difference(name, index, detail, checked, listed))
+            continue
+        key, expected, got = comparison.mismatch
+        detail, diff = difference_text(expected, got)
+        differences.append(Difference(name, index, f"{key}, {detail}", checked, diff))
     return differences
 
 
 def compare_metrics(reference_seeds: dict, executed: dict, name: str
                     ) -> tuple[list[Difference], list[str]]:
     """Cross-machine check of results: ``reference_seeds`` is ``{seed: {run: History}}``
-    (:func:`d2l_compat.results.load_seeds`), ``executed`` ``{run: History}`` of seed 0.
+    (:func:`d2l_compat.records.load_seeds`), ``executed`` ``{run: History}`` of seed 0.
 
     A run fails when ``|new - reference seed 0|`` exceeds the reference's spread over
     seeds (``max - min``), or :data:`DEFAULT_TOLERANCE` when it has fewer than two seeds.
@@ -186,13 +255,13 @@ def compare_metrics(reference_seeds: dict, executed: dict, name: str
     for run, history in executed.items():
         if not history.epochs:
             continue
-        note = collapse_note(history)
+        note = outcome_note(history)
         if note:
             notes.append(f"{name} {run}: re-execution{note}")
         if run not in reference:
             differences.append(Difference(name, -1, f"run {run!r} is not in the reference"))
             continue
-        ref_note = collapse_note(reference[run])
+        ref_note = outcome_note(reference[run])
         if ref_note:
             notes.append(f"{name} {run}: reference{ref_note}")
         seeds = [by_run[run] for by_run in reference_seeds.values() if run in by_run]
@@ -242,7 +311,10 @@ class Report:
                              ("Differing outputs", self.differences),
                              ("Collapses", self.notes)):
             if items:
-                lines += [f"## {title}", ""] + [f"- {item}" for item in items] + [""]
+                lines += [f"## {title}", ""]
+                for item in items:
+                    lines += item.markdown() if isinstance(item, Difference) else [f"- {item}"]
+                lines += [""]
         return "\n".join(lines)
 
 
@@ -263,8 +335,8 @@ def compare_task(task, reference_nb: Path, reference_results: Path, patterns,
     new = load_seeds(task.framework, task.chapter, task.mode, task.results).get(0, {})
     ref = load_seeds(task.framework, task.chapter, task.mode, reference_results)
     if exact:
-        report.notes += [f"{name} {run}: re-execution{collapse_note(h)}" for run, h in
-                         new.items() if h.epochs and collapse_note(h)]
+        report.notes += [f"{name} {run}: re-execution{outcome_note(h)}" for run, h in
+                         new.items() if h.epochs and outcome_note(h)]
         return
     differences, notes = compare_metrics(ref, new, name)
     report.differences += differences

@@ -14,7 +14,7 @@ A cell without a framework tag goes into all four notebooks. A Markdown cell wit
 tag is a *framework note*: it must open with ``> **PyTorch note.**`` (or the framework's own
 name) so that readers see it is specific, and it stays short (``NOTE_MAX_WORDS``).
 
-``python -m d2l_compat.sources`` (``make notebooks``) writes ``chapters/<framework>/<chapter>.ipynb``
+``python -m d2l_booktools.sources`` (``make notebooks``) writes ``chapters/<framework>/<chapter>.ipynb``
 for every framework. A cell whose source did not change keeps the outputs of the committed
 notebook, so editing prose does not throw away an executed chapter; a new or changed code cell
 has no outputs until the notebook is executed again (``make reproduce``). ``--check`` writes
@@ -32,11 +32,12 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from d2l_compat import FRAMEWORKS
-from d2l_compat.results import TIMINGS_FILE, timings_table
+from d2l_compat.registry import FRAMEWORK_REGISTRY, FRAMEWORKS
+from d2l_compat.files import project_root, write_atomic
+from d2l_booktools.gridrecords import TIMINGS_FILE, timings_table
 
-FRAMEWORK_TITLES = {"pytorch": "PyTorch", "tensorflow": "TensorFlow", "mxnet": "MXNet",
-                    "jax": "JAX"}
+FRAMEWORK_TITLES = {f.name: f.title for f in FRAMEWORK_REGISTRY}
+"""Framework -> its display name (framework notes, the book's tabs): the registry's."""
 NOTE_MAX_WORDS = 150
 # Chapters whose source is ahead of their committed, executed notebooks. Until the full
 # re-execution (`make notebooks reproduce`) lands, the committed notebooks stay as they were
@@ -44,12 +45,12 @@ NOTE_MAX_WORDS = 150
 # (`--pending-to`). An entry goes once its notebooks are regenerated and re-executed.
 PENDING_REEXECUTION: frozenset[str] = frozenset()
 SOURCE_FORMAT = "md:myst"
-CHAPTERS_DIR = Path(__file__).resolve().parents[1] / "chapters"
+CHAPTERS_DIR = project_root() / "chapters"
 # A line of a Markdown cell holding this marker becomes the chapter's running times per mode
 # and framework (results.timings_table), read from the committed running-times file, with
 # the text before the marker ("> " in the opening box) in front of every line.
 TIMINGS_MARKER = "<!-- d2l: timings -->"
-TIMINGS_PATH = Path(__file__).resolve().parents[1] / "results" / TIMINGS_FILE
+TIMINGS_PATH = project_root() / "results" / TIMINGS_FILE
 NO_TIMINGS = ("No running time is recorded for this chapter yet: `make reproduce` records "
               "them.")
 
@@ -234,16 +235,12 @@ def write_notebooks(chapter: ChapterSource, out: Path | None = None) -> list[Pat
         text = nbformat.writes(nbformat.from_dict(generate(chapter, framework, previous)))
         text += "\n"
         if not path.exists() or path.read_text() != text:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_suffix(".ipynb.tmp")
-            tmp.write_text(text)
-            tmp.replace(path)
-            written.append(path)
+            written.append(write_atomic(path, text))
     return written
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m d2l_compat.sources",
+    parser = argparse.ArgumentParser(prog="python -m d2l_booktools.sources",
                                      description=__doc__.split("\n\n")[0])
     parser.add_argument("sources", nargs="*", type=Path,
                         help="chapter sources (default: chapters/*.md)")
