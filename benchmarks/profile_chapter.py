@@ -10,7 +10,8 @@ a first cell that times, inside the kernel:
   the median of its other epochs: compilation (JAX's jit, TensorFlow's ``tf.function``,
   MXNet's hybridisation) and warm-up, paid once per run;
 * **data**: taking the minibatches from the in-memory loader (indexing, conversion to the
-  framework's arrays);
+  framework's arrays). MXNet's engine runs the updates asynchronously and copying the next
+  batch in waits for them, so for MXNet this part holds much of its training time;
 * **evaluate**: the test accuracy after every epoch;
 * **live plot**: redrawing the Animator's figure after every epoch;
 * **outside training**: everything else, from imports to the teaching cells, tables and

@@ -82,7 +82,7 @@ from d2l_compat.context import DEFAULT_SEED, ENV, RUN_MODES, current
 from d2l_compat.files import project_root, write_atomic, write_json_atomic
 from d2l_compat.machine import cpu_description, cpu_model
 from d2l_compat.records import history_from_record, load_results, results_dir, results_path
-from d2l_compat.registry import FRAMEWORKS, ROOMS, framework as framework_entry
+from d2l_compat.registry import CHAPTERS, FRAMEWORKS, ROOMS, framework as framework_entry
 from d2l_booktools.gridrecords import (CONCLUSIONS_FILE, TIMINGS_FILE, merge_conclusions,
                                        notebook_conclusions, record_timing)
 from d2l_booktools.tables import outcome_note, update_project_readme, write_readme
@@ -498,7 +498,7 @@ def rebuild_tables(mode: str, chapters_dir: Path | None = None) -> None:
     """After a grid run: ``results/<mode>/README.md``; then, for the project's results
     folder, ``results/README.md`` and the project README's results section (their running
     times and conclusions tables cover every mode) and, for the project's chapters, the
-    running times in the opening box of every notebook (``make notebooks``)."""
+    running times in the *Running this chapter* box of every notebook (``make notebooks``)."""
     print(f"wrote {write_readme(mode)}")
     if current().results_dir:
         return
@@ -538,9 +538,23 @@ def selection(args) -> tuple[list[str], list[str]]:
     return chapters, frameworks
 
 
+def book_seeds(chapter: str) -> list[int]:
+    """The seeds the book records for ``chapter``: the chapter registry's, else seed 0.
+
+    >>> book_seeds("lr_scheduler"), book_seeds("probe")
+    ([0, 1, 2], [0])
+    """
+    entry = next((c for c in CHAPTERS if c.name == chapter), None)
+    return list(entry.seeds) if entry else [DEFAULT_SEED]
+
+
 def main(argv=None) -> int:
     p = parser(__doc__.splitlines()[0])
-    p.add_argument("--seeds", nargs="+", type=int, default=[DEFAULT_SEED])
+    seeds = p.add_mutually_exclusive_group()
+    seeds.add_argument("--seeds", nargs="+", type=int, default=[DEFAULT_SEED])
+    seeds.add_argument("--book", action="store_true",
+                       help="each chapter with the seeds the chapter registry gives it "
+                            "(d2l_compat.registry.CHAPTERS: what make reproduce runs)")
     p.add_argument("--force", action="store_true", help="re-run up-to-date runs too")
     args = p.parse_args(argv)
     try:
@@ -549,8 +563,9 @@ def main(argv=None) -> int:
         p.error(f"--threads: {err}")
     chapters, frameworks = selection(args)
     try:
-        tasks = plan(chapters, frameworks, args.seeds, args.mode, args.chapters_dir,
-                     args.build_dir)
+        tasks = [task for chapter in chapters for task in plan(
+            [chapter], frameworks, book_seeds(chapter) if args.book else args.seeds,
+            args.mode, args.chapters_dir, args.build_dir)]
     except (TypeError, ValueError) as err:
         p.error(str(err))
     if args.dry_run:

@@ -48,7 +48,7 @@ SOURCE_FORMAT = "md:myst"
 CHAPTERS_DIR = project_root() / "chapters"
 # A line of a Markdown cell holding this marker becomes the chapter's running times per mode
 # and framework (results.timings_table), read from the committed running-times file, with
-# the text before the marker ("> " in the opening box) in front of every line.
+# the text before the marker ("> " in the box of *Running this chapter*) in front of every line.
 TIMINGS_MARKER = "<!-- d2l: timings -->"
 TIMINGS_PATH = project_root() / "results" / TIMINGS_FILE
 NO_TIMINGS = ("No running time is recorded for this chapter yet: `make reproduce` records "

@@ -21,6 +21,11 @@ variable                    field           meaning (default)
                                             beside the run's own (other seeds, frameworks)
 ==========================  ==============  =============================================
 
+Besides reading these, the module writes the environment in two documented places:
+:func:`set_mode` (``D2L_MODE``, for this kernel and its children) and
+:func:`apply_framework_defaults` (a framework's own variables, e.g.
+``TF_ENABLE_ONEDNN_OPTS=1``, set before a room imports it unless you set them).
+
 >>> ctx = RunContext.from_environ({"D2L_MODE": " Class", "D2L_SEED": "2"})
 >>> ctx.mode, ctx.seed, ctx.device, ctx.on_grid
 ('class', 2, 'auto', False)
@@ -37,6 +42,8 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, replace
 from pathlib import Path
+
+from d2l_compat.machine import physical_cores
 
 DEFAULT_SEED = 0
 RUN_MODES = ("full", "class", "smoke")
@@ -56,6 +63,38 @@ ENV = {
     "recorded": "D2L_RESULTS_RECORDED",
 }
 """Field of :class:`RunContext` -> the environment variable it is read from."""
+
+
+def framework_defaults(framework: str) -> dict[str, str]:
+    """The process settings a room gives its framework before importing it, where the
+    variable is unset (a value you set wins; the grid's ``--threads`` sets its own):
+
+    * TensorFlow: ``TF_ENABLE_ONEDNN_OPTS=1``. TensorFlow turns its oneDNN kernels on by
+      default only on CPUs with AVX-512; without them it trains LeNet 2-3x slower on an
+      AVX2 CPU (measured side by side; the README's performance paragraph has the figures).
+    * MXNet: ``OMP_NUM_THREADS`` = the physical cores. Left alone, MXNet runs its operators
+      on half the logical CPUs (it assumes two hardware threads per core), so on a machine
+      without them on half its cores.
+
+    >>> framework_defaults("tensorflow"), framework_defaults("pytorch")
+    ({'TF_ENABLE_ONEDNN_OPTS': '1'}, {})
+    """
+    if framework == "tensorflow":
+        return {"TF_ENABLE_ONEDNN_OPTS": "1"}
+    if framework == "mxnet":
+        return {"OMP_NUM_THREADS": str(physical_cores())}
+    return {}
+
+
+def apply_framework_defaults(framework: str) -> dict[str, str]:
+    """Set the variables of :func:`framework_defaults` that are unset in this process;
+    returns those it set. A room calls it before importing its framework (the variables
+    are read when the framework loads, so later has no effect)."""
+    applied = {}
+    for name, value in framework_defaults(framework).items():
+        if name not in os.environ:
+            os.environ[name] = applied[name] = value
+    return applied
 
 
 def check_mode(mode, parameter: str) -> str:

@@ -70,6 +70,24 @@ def cpu_description(cpuinfo: str | None = None) -> str:
     return f"{model}; vector extensions: {' '.join(present) or 'none listed'}{avx512}"
 
 
+def physical_cores(cpuinfo: str | None = None) -> int:
+    """The number of physical cores (distinct ``physical id`` / ``core id`` pairs of
+    ``/proc/cpuinfo``), else the number of logical CPUs.
+
+    >>> physical_cores("processor : 0\\nphysical id : 0\\ncore id : 0\\n\\n"
+    ...                "processor : 1\\nphysical id : 0\\ncore id : 0\\n")
+    1
+    """
+    cpuinfo = read_cpuinfo() if cpuinfo is None else cpuinfo
+    cores = set()
+    for block in (cpuinfo or "").split("\n\n"):
+        fields = {k.strip(): v.strip() for k, _, v in
+                  (line.partition(":") for line in block.splitlines())}
+        if "core id" in fields:
+            cores.add((fields.get("physical id"), fields["core id"]))
+    return len(cores) or os.cpu_count() or 1
+
+
 FP32_FLOPS_PER_CYCLE = {"avx512f": 64, "avx2": 32, "avx": 16, "sse2": 8, "asimd": 16}
 """float32 FLOPs one core can retire per cycle with the widest vector extension it has:
 two fused multiply-add units (2 FLOPs per lane) of 16 (AVX-512), 8 (AVX2 with FMA) lanes;

@@ -8,12 +8,18 @@ bridges the framework-free schedules of :mod:`d2l_compat.schedules` to
 test of :mod:`d2l_compat.lr_finder` with a Gluon ``Trainer`` (:func:`find_lr`).
 
 Importing it changes no global state except the documented numpy shim
-(:mod:`d2l_compat._mxnet_shim`, which restores ``np.bool`` for MXNet 1.9.1).
+(:mod:`d2l_compat._mxnet_shim`, which restores ``np.bool`` for MXNet 1.9.1) and, unless you
+set it, ``OMP_NUM_THREADS`` to the physical cores before MXNet loads
+(:func:`d2l_compat.context.apply_framework_defaults`: MXNet's own default is half the
+logical CPUs).
 """
 
 from __future__ import annotations
 
 from d2l_compat import _mxnet_shim  # noqa: F401  (must run before mxnet is imported)
+from d2l_compat.context import DEFAULT_SEED, apply_framework_defaults
+
+apply_framework_defaults("mxnet")  # before MXNet loads: it reads them then
 
 import mxnet as mx  # noqa: E402
 from mxnet import autograd, gluon  # noqa: E402
@@ -23,7 +29,6 @@ from d2l_compat import d2l_api as _d2l_api  # noqa: E402
 from d2l_compat import common, rooms  # noqa: E402
 from d2l_compat.checks import check_callable, check_int  # noqa: E402
 from d2l_compat.common import *  # noqa: E402,F401,F403  (re-exported: the shared D2L names)
-from d2l_compat.context import DEFAULT_SEED  # noqa: E402
 from d2l_compat.devices import choose_device  # noqa: E402
 from d2l_compat.lenet import lenet_weights, match_layers, to_layout  # noqa: E402
 from d2l_compat.lr_finder import LRFinderResult  # noqa: E402

@@ -9,8 +9,12 @@ and callbacks for ``model.fit`` (:class:`KerasSchedule`, :class:`PerEpoch`,
 :class:`TrainCallback`, :func:`applied_lrs`) live in :mod:`d2l_compat.keras_extras` and
 are re-exported here.
 
-Importing this module changes no global state (no seeds, no TF config, no env vars);
-TensorFlow itself is imported with the process's native stderr silenced for the duration
+Importing this module changes no global state (no seeds, no TF config) but one variable:
+unless you set it, ``TF_ENABLE_ONEDNN_OPTS=1`` before TensorFlow loads
+(:func:`d2l_compat.context.apply_framework_defaults`): TensorFlow enables its oneDNN
+kernels by default only on CPUs with AVX-512, and without them trains LeNet about 2-3x
+slower on an AVX2 CPU. TensorFlow itself is imported with the process's native stderr
+silenced for the duration
 of the import: its C++ libraries log "oneDNN custom operations are on" through absl before
 any log level can be set (``TF_CPP_MIN_LOG_LEVEL`` does not reach those lines), which put
 log noise into every notebook. Python exceptions raised by the import still propagate.
@@ -25,7 +29,9 @@ import weakref
 
 
 from d2l_compat._native import native_stderr_silenced
+from d2l_compat.context import apply_framework_defaults
 
+apply_framework_defaults("tensorflow")  # before TensorFlow loads: it reads them then
 with native_stderr_silenced():
     import keras
     import tensorflow as tf

@@ -28,6 +28,8 @@ CHANCE_LOSS = math.log(10)
 COLLAPSE_FRACTION = 0.95
 LEARNED_FRACTION = 0.6
 
+# The live plot of fit redraws at most once per this many seconds (and at the end).
+LIVE_PLOT_INTERVAL = 1.0
 # Per-update lrs are read back from the optimizer every this many updates.
 LR_LOG_EVERY = 10
 SCHEDULE_UNITS = ("epoch", "update")
@@ -254,7 +256,8 @@ def fit(train_epoch, evaluate, num_epochs: int, history: History, *, start_epoch
     check_int("start_epoch", start_epoch, minimum=0)
     if animator is True:
         animator = Animator(xlabel="epoch", xlim=[1, num_epochs],
-                            legend=["train loss", "train acc", "test acc"])
+                            legend=["train loss", "train acc", "test acc"],
+                            min_interval=LIVE_PLOT_INTERVAL)
     bar = None
     if verbose and not _in_notebook() and num_epochs > start_epoch:
         from tqdm import tqdm

@@ -127,3 +127,16 @@ def test_every_committed_results_file_follows_the_schema():
     assert len(files) >= 16
     for path in files:
         assert records.read_results(path)["framework"] == path.parent.name
+
+
+def test_framework_defaults_fill_only_what_is_unset(monkeypatch):
+    from d2l_compat.context import apply_framework_defaults, framework_defaults
+    from d2l_compat.machine import physical_cores
+    assert framework_defaults("mxnet") == {"OMP_NUM_THREADS": str(physical_cores())}
+    assert framework_defaults("jax") == {}
+    monkeypatch.delenv("TF_ENABLE_ONEDNN_OPTS", raising=False)
+    assert apply_framework_defaults("tensorflow") == {"TF_ENABLE_ONEDNN_OPTS": "1"}
+    monkeypatch.setenv("TF_ENABLE_ONEDNN_OPTS", "0")
+    assert apply_framework_defaults("tensorflow") == {}
+    import os
+    assert os.environ["TF_ENABLE_ONEDNN_OPTS"] == "0"  # the user's value wins

@@ -267,3 +267,19 @@ def test_mxnet_hook_pth_loads_the_hook_by_path(tmp_path):
     assert mxnet_hook.main(["uninstall", str(tmp_path)]) == 0
     assert not (tmp_path / mxnet_hook.PTH_NAME).exists()
     assert mxnet_hook.main(["bogus"]) == 2
+
+
+def test_the_live_plot_redraws_at_most_every_min_interval_and_draws_the_rest_on_close():
+    def drawn(min_interval, points):
+        animator = plotting.Animator(legend=["loss"], live=True, min_interval=min_interval)
+        calls = []
+        animator._draw = lambda: calls.append(len(animator.X[0]))  # what each draw shows
+        for x in range(points):
+            animator.add(x, x / 10)
+        animator.close()
+        return calls
+    assert drawn(0.0, 3) == [1, 2, 3]  # D2L's: every point
+    assert drawn(3600.0, 3) == [1, 3]  # the first at once, the last on close
+    assert drawn(3600.0, 1) == [1]  # nothing left to draw on close
+    with pytest.raises(ValueError, match="min_interval"):
+        plotting.Animator(min_interval=-1.0)

@@ -4,6 +4,9 @@ The room contract (training, lr read-back, find_lr) is tested in tests/test_room
 """
 
 import functools
+import os
+import subprocess
+import sys
 import json
 
 import numpy as np
@@ -196,3 +199,17 @@ def test_trainer_states_checkpoint_resumes_a_per_update_warmup_cosine(data, tmp_
 
 
 # ---------------------------------------------------------------- issue 6: find_lr
+
+
+@pytest.mark.parametrize("given", [None, "1"])
+def test_the_mxnet_room_runs_its_operators_on_every_physical_core_unless_told(given):
+    """MXNet's own default is half the logical CPUs; the room sets ``OMP_NUM_THREADS`` to
+    the physical cores before MXNet loads, and a value the user set wins."""
+    from d2l_compat.machine import physical_cores
+    env = {k: v for k, v in os.environ.items() if k != "OMP_NUM_THREADS"}
+    if given is not None:
+        env["OMP_NUM_THREADS"] = given
+    run = subprocess.run([sys.executable, "-c", "import os\nfrom d2l_compat import mxnet\n"
+                          "print(os.environ['OMP_NUM_THREADS'])"],
+                         capture_output=True, text=True, env=env, check=True)
+    assert run.stdout.strip() == (given or str(physical_cores()))

@@ -228,3 +228,14 @@ def test_a_fingerprint_covers_the_library_modules_its_notebook_loads():
     assert all(p.parent.name == "d2l_compat" for p in reproduce.library_dependencies(
         ["import d2l_compat.jax"]))  # the tooling is never part of it
     assert reproduce.library_dependencies(["import numpy as np"]) == []
+
+
+def test_the_book_s_seeds_come_from_the_chapter_registry(capsys):
+    from d2l_compat.registry import CHAPTERS
+    assert {c.name: reproduce.book_seeds(c.name) for c in CHAPTERS} == {
+        c.name: list(c.seeds) for c in CHAPTERS}
+    assert reproduce.main(["--book", "--dry-run", "--frameworks", "jax",
+                           "--chapters", "lr_scheduler", "lenet"]) == 0
+    planned = [line.split(":")[0] for line in capsys.readouterr().out.splitlines()]
+    assert planned == ["lr_scheduler/jax/seed0/full", "lr_scheduler/jax/seed1/full",
+                       "lr_scheduler/jax/seed2/full", "lenet/jax/seed0/full"]

@@ -77,6 +77,7 @@ def test_importing_the_tensorflow_room_changes_no_global_state():
         "np_state = np.random.get_state(); py_state = random.getstate()\n"
         "from d2l_compat import tensorflow as d2l\n"
         "assert dict(matplotlib.rcParams) == rc\n"
+        "env.setdefault('TF_ENABLE_ONEDNN_OPTS', '1')  # the one documented setting\n"
         "assert dict(os.environ) == env\n"
         "assert random.getstate() == py_state\n"
         "assert all(np.array_equal(a, b) for a, b in zip(np.random.get_state(), np_state))\n"
@@ -86,6 +87,21 @@ def test_importing_the_tensorflow_room_changes_no_global_state():
         "from tensorflow.python.framework import random_seed\n"
         "assert random_seed.get_seed(None) == (None, None)\n")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+@pytest.mark.parametrize("given, enabled", [(None, True), ("0", False)])
+def test_the_room_turns_on_tensorflow_s_onednn_kernels_unless_told_otherwise(given, enabled):
+    """Without AVX-512 TensorFlow leaves its oneDNN kernels off by default; the room turns
+    them on before TensorFlow loads, and a value the user set wins."""
+    env = {k: v for k, v in os.environ.items() if k != "TF_ENABLE_ONEDNN_OPTS"}
+    if given is not None:
+        env["TF_ENABLE_ONEDNN_OPTS"] = given
+    code = ("import os\nfrom d2l_compat import tensorflow as d2l\n"
+            "from tensorflow.python.util import _pywrap_util_port\n"
+            "print(os.environ['TF_ENABLE_ONEDNN_OPTS'], _pywrap_util_port.IsMklEnabled())")
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         env=env, check=True)
+    assert run.stdout.split() == [given or "1", str(enabled)]
 
 
 def test_importing_the_room_prints_no_native_log_lines():
