@@ -240,8 +240,12 @@ class _OptaxTrainer(rooms.Trainer):
     constant_lr = None  # the lr to set in the state, for the default SGD without schedule
 
     @classmethod
-    def attaches(cls, scheduler, optimizer) -> bool:  # optax schedules live in the optimizer
-        return optimizer is None
+    def attaches(cls, scheduler, optimizer) -> bool:
+        """An optax schedule lives in the default optimizer. A d2l_compat schedule is set
+        before every update instead (exactly ``np.float32(scheduler(t))``, the value the
+        tabulated optax schedule gives): one compiled step then serves every run of a
+        chapter, where a schedule baked into the step compiled it again for each run."""
+        return optimizer is None and not isinstance(scheduler, Schedule)
 
     @classmethod
     def lr_is_settable(cls, optimizer, net) -> bool:
@@ -325,10 +329,11 @@ class _OptaxTrainer(rooms.Trainer):
 def train(*args, **kwargs) -> History:
     """Train with optax SGD; the arguments are :meth:`d2l_compat.rooms.Room.train`'s.
 
-    ``scheduler`` is a d2l_compat schedule (applied through :func:`optax_schedule`; per
-    update it is tabulated over at least the run's updates, a power of two >= 4096, so
-    the optimizer applies exactly ``np.float32(scheduler(u))``, the value a hook sets),
-    an optax schedule (any function of ``t``) or None. ``optimizer`` is an optax
+    ``scheduler`` is a d2l_compat schedule (set with :func:`set_lr` before every update,
+    like ``lr_hook``: the optimizer applies exactly ``np.float32(scheduler(t))``, and one
+    compiled step serves every run, whatever its schedule), an optax schedule (any
+    function of ``t``, part of the optimizer: :func:`optax_schedule` makes one from a
+    d2l_compat schedule) or None. ``optimizer`` is an optax
     optimizer built with ``optax.inject_hyperparams`` (e.g. :func:`sgd`); optax
     schedules are part of the optimizer, so a ``scheduler`` given with it is set with
     :func:`set_lr` before every update, like ``lr_hook`` (both need a number-valued lr).
