@@ -185,9 +185,8 @@ def run_fingerprint(notebook: dict, mode: str, seed: int, framework: str) -> str
     book's tooling or another framework's room leaves it alone), ``mode``, ``seed`` and
     :func:`framework_versions`."""
     cells = code_sources(notebook)
-    python = [c for c in cells if not c.lstrip().startswith(("%", "!"))]
     modules = [f"{p.name}\n{p.read_text()}" for p in library_dependencies(
-        [_strip_magics(c) for c in python])]
+        [_strip_magics(c) for c in cells])]
     return _sha256(["cells", *cells, "package", *modules, f"mode={mode}", f"seed={seed}",
                     json.dumps(framework_versions(framework), sort_keys=True)])
 

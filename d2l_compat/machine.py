@@ -22,6 +22,15 @@ def read_cpuinfo() -> str | None:
         return None
 
 
+def _fields(cpuinfo: str) -> dict[str, str]:
+    """The ``key: value`` lines of ``/proc/cpuinfo`` text, keys lower-case, first CPU's."""
+    fields: dict[str, str] = {}
+    for line in cpuinfo.splitlines():
+        key, _, value = line.partition(":")
+        fields.setdefault(key.strip().lower(), value.strip())
+    return fields
+
+
 def cpu_model(cpuinfo: str | None = None) -> tuple[str, list[str]]:
     """The CPU's model name and its feature flags, sorted.
 
@@ -35,10 +44,7 @@ def cpu_model(cpuinfo: str | None = None) -> tuple[str, list[str]]:
     cpuinfo = read_cpuinfo() if cpuinfo is None else cpuinfo
     if cpuinfo is None:
         return platform.processor() or platform.machine(), []
-    fields: dict[str, str] = {}
-    for line in cpuinfo.splitlines():
-        key, _, value = line.partition(":")
-        fields.setdefault(key.strip().lower(), value.strip())
+    fields = _fields(cpuinfo)
     model = (fields.get("model name") or fields.get("cpu model") or fields.get("hardware")
              or "unknown CPU")
     return model, sorted(set((fields.get("flags") or fields.get("features") or "").split()))
@@ -111,12 +117,8 @@ def peak_flops(cpuinfo: str | None = None, cores: int | None = None) -> float | 
     cpuinfo = read_cpuinfo() if cpuinfo is None else cpuinfo
     if not cpuinfo:
         return None
-    fields: dict[str, str] = {}
-    for line in cpuinfo.splitlines():
-        key, _, value = line.partition(":")
-        fields.setdefault(key.strip().lower(), value.strip())
     try:
-        hertz = float(fields["cpu mhz"]) * 1e6
+        hertz = float(_fields(cpuinfo)["cpu mhz"]) * 1e6
     except (KeyError, ValueError):
         return None
     flags = set(cpu_model(cpuinfo)[1])

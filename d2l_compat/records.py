@@ -4,7 +4,7 @@ A chapter writes its runs with :func:`record_run` (an explicit call in the chapt
 ``<results>/<framework>/<chapter>.json`` (seed 0) or ``<chapter>.seed<k>.json`` (seed
 ``k``), where ``<results>`` is ``results/`` in full mode and ``results/<mode>/`` in class
 and smoke mode (ignored by git), or the run context's ``results_dir``. Every read checks
-the file against :data:`SCHEMA`, so a damaged or hand-edited file is named with the field
+the file against the schema below (:func:`validate_results`), so a damaged or hand-edited file is named with the field
 that is wrong, and nothing is overwritten.
 
 The schema of a results file (``?``: may be null; other keys are kept as they are):
@@ -99,7 +99,7 @@ EPOCH_NUMBERS = ("lr", "train_loss", "train_acc", "test_acc", "examples_per_sec"
 
 
 class RecordError(ValueError):
-    """A results file does not follow :data:`SCHEMA`; the message names file and field."""
+    """A results file does not follow the schema; the message names file and field."""
 
 
 def _expect(ok: bool, path, field: str, what: str, value) -> None:
@@ -145,7 +145,8 @@ def validate_run(run, path, field: str) -> dict:
 
 
 def validate_results(data, path) -> dict:
-    """Check a results file's contents against :data:`SCHEMA`; returns ``data``.
+    """Check a results file's contents against the schema (the module's table); returns
+    ``data``.
 
     >>> validate_results({"chapter": "lenet", "framework": "jax", "mode": "full",
     ...                   "seed": 0, "runs": {"baseline": {"epochs": "oops"}}}, "x.json")
@@ -167,10 +168,6 @@ def validate_results(data, path) -> dict:
     for name, run in data["runs"].items():
         validate_run(run, path, f"runs.{name}")
     return data
-
-
-SCHEMA = validate_results
-"""The schema of a results file is the check :func:`validate_results` makes."""
 
 
 # ------------------------------------------------------------------ read, write
