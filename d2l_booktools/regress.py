@@ -31,13 +31,36 @@ Two comparisons, and the report names the one it made:
   :mod:`difflib` diff;
 * **within seed spread** (another machine, or a reference without that metadata): runs
   differ between CPU models, so outputs of cells marked ``# NBVAL_CHECK_OUTPUT`` must still
-  be equal, other differing outputs are listed for information, and each run's final test
-  accuracy and train loss must lie within the spread (max - min) of the reference's seeds,
-  or within :data:`DEFAULT_TOLERANCE` when fewer than two seeds were recorded. Every
-  collapse (:func:`d2l_compat.training.collapse_epoch`) is reported.
+  be equal, other differing outputs are listed for information, and every run is checked
+  against the committed seeds of its framework (:func:`compare_metrics`); the report's
+  table *Runs against the committed seeds* gives, per framework and run, the re-execution,
+  the reference seeds' range and the verdict:
 
-The report is printed and written to ``build/regress/report.md``; the exit status is 1 when
-an execution failed or an output or metric differs.
+  - *within the seeds' range*: each final metric (test accuracy, train loss) lies between
+    the lowest and highest committed seed;
+  - *within the seed spread of seed 0*: outside that range, but ``|new - seed 0|`` is at
+    most the spread (max - min) over the committed seeds;
+  - *within the default tolerance (one seed)*: with fewer than two committed seeds,
+    ``|new - seed 0|`` is within :data:`DEFAULT_TOLERANCE`;
+  - *regression*: a metric outside the above, or an outcome (trained, or failed: at
+    chance in every epoch, collapsed, diverged or ended at chance, :func:`d2l_compat.training.outcome`)
+    that differs from seed 0's for a run whose outcome the reference shows to be stable;
+  - *coin flip*: the run's outcome differs from seed 0's, and the reference records show
+    the run to be a coin flip: it failed in some seeds or frameworks of the chapter's
+    committed results and trained in others (:func:`known_coin_flips`). Such a run is
+    neither a regression nor a pass: it has its own section, *Coin flips*, with the
+    reference records that failed, and its own count and exit status.
+
+  Every failed run (re-execution or reference) is listed under *Failed runs*.
+
+The report is printed and written to ``build/regress/report.md``. Its verdict line and the
+exit status:
+
+* ``**PASSED**``, exit 0: no failed execution, no regression, no coin flip;
+* ``**FAILED**``, exit 1: an execution failed, or an output or a run regressed (the line
+  also counts the coin flips);
+* ``**COIN FLIPS**``, exit 3: no regression, but known coin-flip runs flipped their outcome
+  on this machine (:data:`EXIT_COIN_FLIPS`); read the section *Coin flips*.
 """
 
 from __future__ import annotations
@@ -45,6 +68,7 @@ from __future__ import annotations
 import copy
 import difflib
 import json
+import math
 import re
 import shutil
 import subprocess
@@ -55,6 +79,9 @@ from types import SimpleNamespace
 
 from d2l_compat.files import project_root
 from d2l_compat.records import load_seeds, results_dir, seed_stats
+from d2l_compat.registry import FRAMEWORKS
+from d2l_compat.report import failed_count, markdown_table
+from d2l_compat.training import failed_runs, outcome
 from d2l_booktools.tables import outcome_note
 from d2l_booktools.reproduce import (make_client, parser, plan, run_grid, same_machine,
                                   selection)
@@ -241,42 +268,157 @@ def compare_notebooks(reference: dict, executed: dict, name: str, patterns,
     return differences
 
 
-def compare_metrics(reference_seeds: dict, executed: dict, name: str
-                    ) -> tuple[list[Difference], list[str]]:
-    """Cross-machine check of results: ``reference_seeds`` is ``{seed: {run: History}}``
-    (:func:`d2l_compat.records.load_seeds`), ``executed`` ``{run: History}`` of seed 0.
+def _outcome_words(history) -> str:
+    """``failed: <outcome>`` or ``trained`` (:func:`d2l_compat.training.outcome`)."""
+    text = outcome(history)
+    return f"failed: {text}" if text else "trained"
 
-    A run fails when ``|new - reference seed 0|`` exceeds the reference's spread over
-    seeds (``max - min``), or :data:`DEFAULT_TOLERANCE` when it has fewer than two seeds.
-    Returns the differences and one note per collapse (new or reference).
+
+def known_coin_flips(reference: dict) -> dict[str, str]:
+    """The runs whose outcome the reference records show to be a coin flip: ``{run: the
+    evidence}`` for every run that failed (:func:`d2l_compat.training.outcome`) in some
+    seeds or frameworks of ``reference`` and trained in others.
+
+    ``reference`` is ``{framework: {seed: {run: History}}}`` (the committed records of one
+    chapter, :func:`d2l_compat.records.load_seeds` per framework). A run that failed in
+    every record, or in none, is not a coin flip: its outcome is known.
     """
-    differences, notes = [], []
+    records: dict[str, list] = {}
+    for framework, seeds in reference.items():
+        for seed, runs in seeds.items():
+            for run, history in runs.items():
+                if history.epochs:
+                    records.setdefault(run, []).append((framework, seed, outcome(history)))
+    flips = {}
+    for run, outcomes in records.items():
+        failed = [f"{fw} seed {seed} ({words})" for fw, seed, words in outcomes if words]
+        if failed and len(failed) < len(outcomes):
+            flips[run] = (f"failed in {len(failed)} of {len(outcomes)} reference records: "
+                          + ", ".join(failed))
+    return flips
+
+
+@dataclass
+class RunCheck:
+    """One re-executed run against the committed seeds of its framework: a row of the
+    report's table of runs."""
+
+    notebook: str
+    run: str
+    new: str          # the re-execution: test acc / train loss, and its outcome if it failed
+    reference: str    # the reference seeds' test acc: seed 0, the range and how many seeds
+    verdict: str      # RANGE, SPREAD, TOLERANCE, COIN_FLIP, OUTSIDE or NEW_RUN (+ detail)
+
+    def row(self) -> list[str]:
+        return [self.notebook, self.run, self.new, self.reference, self.verdict]
+
+
+# The verdicts of a run (the first words of RunCheck.verdict).
+RANGE = "within the seeds' range"
+SPREAD = "within the seed spread of seed 0"
+TOLERANCE = "within the default tolerance (one seed)"
+COIN_FLIP = "coin flip"
+OUTSIDE = "regression"
+NEW_RUN = "not in the reference"
+
+
+@dataclass
+class MetricCheck:
+    """What :func:`compare_metrics` finds: failing differences, notes on failed runs,
+    a :class:`RunCheck` per run and the coin flips (known coin-flip runs whose outcome
+    flipped, reported apart from regressions)."""
+
+    differences: list = field(default_factory=list)
+    notes: list = field(default_factory=list)
+    runs: list = field(default_factory=list)
+    coin_flips: list = field(default_factory=list)
+
+
+def compare_metrics(reference_seeds: dict, executed: dict, name: str,
+                    coin_flips: dict[str, str] | None = None) -> MetricCheck:
+    """Cross-machine check of results: ``reference_seeds`` is ``{seed: {run: History}}``
+    (:func:`d2l_compat.records.load_seeds`), ``executed`` ``{run: History}`` of seed 0,
+    ``coin_flips`` the runs :func:`known_coin_flips` found in the reference (of every
+    framework).
+
+    Per run, in this order:
+
+    * its outcome (trained, or failed: :func:`d2l_compat.training.outcome`) differs from
+      that of reference seed 0, and the run is a known coin flip: a **coin flip**, listed
+      apart; its metrics are not compared (a run at chance is no sample of the trained
+      runs' spread, nor the other way round);
+    * otherwise each metric (:data:`METRICS`) passes when ``|new - reference seed 0|`` is
+      at most the reference's spread over seeds (``max - min``), or
+      :data:`DEFAULT_TOLERANCE` when it has fewer than two seeds; the verdict says
+      whether the value also lies within ``min .. max`` of the seeds. A metric outside is
+      a regression (a :class:`Difference` that fails), and so is a flipped outcome of a
+      run that is not a known coin flip.
+    """
+    check = MetricCheck()
+    coin_flips = coin_flips or {}
     reference = reference_seeds.get(0, {})
     for run, history in executed.items():
         if not history.epochs:
             continue
         note = outcome_note(history)
         if note:
-            notes.append(f"{name} {run}: re-execution{note}")
+            check.notes.append(f"{name} {run}: re-execution{note}")
+        new = (f"{history.final['test_acc']:.3f} / {history.final['train_loss']:.3f}"
+               + (f" ({_outcome_words(history)})" if note else ""))
         if run not in reference:
-            differences.append(Difference(name, -1, f"run {run!r} is not in the reference"))
+            check.differences.append(Difference(name, -1, f"run {run!r} is not in the "
+                                                "reference"))
+            check.runs.append(RunCheck(name, run, new, "—", NEW_RUN))
             continue
         ref_note = outcome_note(reference[run])
         if ref_note:
-            notes.append(f"{name} {run}: reference{ref_note}")
+            check.notes.append(f"{name} {run}: reference{ref_note}")
         seeds = [by_run[run] for by_run in reference_seeds.values() if run in by_run]
+        acc = seed_stats(seeds, "test_acc")
+        ref_text = (f"seed 0 {reference[run].final['test_acc']:.3f}"
+                    + (f"; {acc.min:.3f}–{acc.max:.3f} over {acc.n} seeds" if acc.n > 1
+                       and not math.isnan(acc.min) else "; one seed")
+                    + (f"; {failed_count(seeds)}" if failed_runs(seeds) else ""))
+        flipped = history.failed != reference[run].failed
+        if flipped and run in coin_flips:
+            check.coin_flips.append(
+                f"{name} {run}: {_outcome_words(history)} here, "
+                f"{_outcome_words(reference[run])} in reference seed 0; a known coin flip "
+                f"({coin_flips[run]})")
+            check.runs.append(RunCheck(name, run, new, ref_text, COIN_FLIP))
+            continue
+        if flipped:
+            check.differences.append(Difference(
+                name, -1, f"run {run!r} {_outcome_words(history)}, reference seed 0 "
+                f"{_outcome_words(reference[run])}: the outcome changed, and no reference "
+                "record of this run failed in one seed or framework and trained in another"))
+        verdicts = []
         for metric in METRICS:
             if len(seeds) >= 2:
                 stats = seed_stats(seeds, metric)
                 tolerance, why = stats.spread, f"spread over {stats.n} seeds"
             else:
-                tolerance, why = DEFAULT_TOLERANCE[metric], "default tolerance"
-            old, new = reference[run].final[metric], history.final[metric]
-            if not abs(new - old) <= tolerance + 1e-12:
-                differences.append(Difference(
-                    name, -1, f"run {run!r} {metric} {new:.3f}{note}, reference "
+                stats, tolerance, why = None, DEFAULT_TOLERANCE[metric], "default tolerance"
+            old, new_value = reference[run].final[metric], history.final[metric]
+            if not abs(new_value - old) <= tolerance + 1e-12:
+                check.differences.append(Difference(
+                    name, -1, f"run {run!r} {metric} {new_value:.3f}{note}, reference "
                     f"{old:.3f}{ref_note}: outside {why} ±{tolerance:.3f}"))
-    return differences, notes
+                verdicts.append(OUTSIDE)
+            elif stats is None:
+                verdicts.append(TOLERANCE)
+            elif stats.min - 1e-12 <= new_value <= stats.max + 1e-12:
+                verdicts.append(RANGE)
+            else:
+                verdicts.append(SPREAD)
+        verdict = next(v for v in (OUTSIDE, TOLERANCE, SPREAD, RANGE) if v in verdicts)
+        if flipped:
+            verdict = f"{OUTSIDE} (the outcome changed)"
+        elif verdict == OUTSIDE:
+            outside = [m for m, v in zip(METRICS, verdicts) if v == OUTSIDE]
+            verdict = f"{OUTSIDE} ({', '.join(outside)})"
+        check.runs.append(RunCheck(name, run, new, ref_text, verdict))
+    return check
 
 
 def git_commit() -> str:
@@ -291,27 +433,70 @@ def git_commit() -> str:
     return f"{sha} ({'uncommitted changes' if dirty else 'clean'})"
 
 
+EXIT_PASSED, EXIT_FAILED, EXIT_COIN_FLIPS = 0, 1, 3
+"""The exit status of ``main``: no regression and no coin flip; a failed execution or a
+regression (whatever else); no regression, but known coin-flip runs flipped their outcome
+(2 is argparse's usage error)."""
+
+
 @dataclass
 class Report:
     comparisons: dict = field(default_factory=dict)   # notebook -> "exact" | "within ..."
     differences: list = field(default_factory=list)
     notes: list = field(default_factory=list)
     failures: list = field(default_factory=list)      # executions that failed
+    runs: list = field(default_factory=list)          # RunCheck per run (another machine)
+    coin_flips: list = field(default_factory=list)    # known coin flips that flipped
 
     @property
     def passed(self) -> bool:
+        """No failed execution and no regression (coin flips are counted apart)."""
         return not self.failures and not any(d.fails for d in self.differences)
+
+    @property
+    def exit_status(self) -> int:
+        """:data:`EXIT_FAILED`, :data:`EXIT_COIN_FLIPS` or :data:`EXIT_PASSED`."""
+        if not self.passed:
+            return EXIT_FAILED
+        return EXIT_COIN_FLIPS if self.coin_flips else EXIT_PASSED
+
+    def summary(self) -> str:
+        """The report's verdict line: PASSED, FAILED, or COIN FLIPS (no regression, but
+        runs known to be coin flips flipped their outcome), with the counts."""
+        regressions = sum(d.fails for d in self.differences)
+        flips = len(self.coin_flips)
+        flip_words = f"{flips} coin flip{'s' if flips != 1 else ''}"
+        if not self.passed:
+            parts = [f"{len(self.failures)} failed execution"
+                     f"{'s' if len(self.failures) != 1 else ''}"] if self.failures else []
+            parts.append(f"{regressions} regression{'s' if regressions != 1 else ''}")
+            return f"**FAILED**: {', '.join(parts)}; {flip_words}"
+        if flips:
+            return (f"**COIN FLIPS**: no regression, but {flip_words}: runs whose outcome "
+                    "(trained or failed) the reference records show to be a coin flip "
+                    "flipped it on this machine")
+        return "**PASSED**: no regression, no coin flip"
 
     def markdown(self, mode: str, reference: str) -> str:
         lines = [f"# Output regression ({mode} mode)", "", f"Reference: {reference}.", "",
                  "| notebook | comparison |", "|---|---|"]
         lines += [f"| {nb} | {how} |" for nb, how in self.comparisons.items()]
-        lines += ["", f"**{'PASSED' if self.passed else 'FAILED'}**", ""]
+        lines += ["", self.summary(), ""]
+        if self.runs:
+            lines += ["## Runs against the committed seeds", "",
+                      markdown_table(["notebook", "run", "re-execution: test acc / train "
+                                      "loss", "reference: test acc", "verdict"],
+                                     [check.row() for check in self.runs]), ""]
         for title, items in (("Failed executions", self.failures),
+                             ("Coin flips", self.coin_flips),
                              ("Differing outputs", self.differences),
-                             ("Collapses", self.notes)):
+                             ("Failed runs", self.notes)):
             if items:
                 lines += [f"## {title}", ""]
+                if title == "Coin flips":
+                    lines += ["Runs that failed in some reference seeds or frameworks and "
+                              "trained in others, and whose outcome flipped here: neither "
+                              "a regression nor a pass.", ""]
                 for item in items:
                     lines += item.markdown() if isinstance(item, Difference) else [f"- {item}"]
                 lines += [""]
@@ -319,7 +504,8 @@ class Report:
 
 
 EXACT = "exact (same machine), after sanitizing"
-SPREAD = "within seed spread (another machine): checked cells exact, metrics within spread"
+WITHIN_SPREAD = ("within seed spread (another machine): checked cells exact, metrics within "
+                 "spread, coin flips apart")
 
 
 def compare_task(task, reference_nb: Path, reference_results: Path, patterns,
@@ -330,17 +516,20 @@ def compare_task(task, reference_nb: Path, reference_results: Path, patterns,
     executed = json.loads(task.output.read_text())
     exact = same_machine(reference["metadata"].get("d2l_compat", {}).get("machine"),
                          executed["metadata"].get("d2l_compat", {}).get("machine"))
-    report.comparisons[name] = EXACT if exact else SPREAD
+    report.comparisons[name] = EXACT if exact else WITHIN_SPREAD
     report.differences += compare_notebooks(reference, executed, name, patterns, exact)
     new = load_seeds(task.framework, task.chapter, task.mode, task.results).get(0, {})
-    ref = load_seeds(task.framework, task.chapter, task.mode, reference_results)
     if exact:
         report.notes += [f"{name} {run}: re-execution{outcome_note(h)}" for run, h in
                          new.items() if h.epochs and outcome_note(h)]
         return
-    differences, notes = compare_metrics(ref, new, name)
-    report.differences += differences
-    report.notes += notes
+    every = {fw: load_seeds(fw, task.chapter, task.mode, reference_results)
+             for fw in FRAMEWORKS}
+    check = compare_metrics(every[task.framework], new, name, known_coin_flips(every))
+    report.differences += check.differences
+    report.notes += check.notes
+    report.runs += check.runs
+    report.coin_flips += check.coin_flips
 
 
 def _read(path: Path) -> str:
@@ -425,7 +614,7 @@ def main(argv=None) -> int:
     path.write_text(text)
     print(text)
     print(f"report written to {path}")
-    return 0 if report.passed else 1
+    return report.exit_status
 
 
 if __name__ == "__main__":

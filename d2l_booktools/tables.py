@@ -2,11 +2,15 @@
 
 ``python -m d2l_booktools.tables`` (``make results``) rebuilds ``results/README.md`` (and
 its figures) from the JSON files: the seed-0 value of every run with its outcome if it
-failed, and where several seeds exist the mean and min-max over seeds and the count of
-failed seeds (the rule and the words are the library's: :func:`d2l_compat.records.seed_stats`,
-:func:`d2l_compat.training.outcome`); then the running times and the conclusions the grid
-recorded (:mod:`d2l_booktools.gridrecords`). The same tables go between the results
-markers of the project README.
+failed; where several seeds exist, per framework and run the mean and min-max over the
+seeds present and how many failed, with the seed and outcome of each failure (a cell with
+fewer seeds than the most says how many); for *Learning Rate Scheduling*, D2L's published
+test accuracies placed in those ranges, with a footnote where D2L's run did not train the
+schedule its row names. The rules and the words are the library's
+(:func:`d2l_compat.records.seed_stats`, :func:`d2l_compat.training.outcome`,
+:func:`d2l_compat.report.failed_count`, :func:`d2l_compat.report.d2l_range`). Then the
+running times and the conclusions the grid recorded (:mod:`d2l_booktools.gridrecords`).
+The same tables go between the results markers of the project README.
 """
 
 from __future__ import annotations
@@ -17,16 +21,22 @@ from pathlib import Path
 
 from d2l_compat.context import DEFAULT_SEED, current
 from d2l_compat.files import project_root, write_atomic
-from d2l_compat.records import load_results, load_seeds, results_dir, seed_stats
+from d2l_compat.records import (edge_study_table, load_results, load_seeds, read_edge_study,
+                                results_dir, seed_stats)
 from d2l_compat.registry import CHAPTERS, FRAMEWORKS
-from d2l_compat.report import RUN_TITLES, markdown_table
+from d2l_compat.report import (D2L_CHAPTER, D2L_NOTES, D2L_REFERENCE, RUN_TITLES, d2l_range,
+                               failed_count, markdown_table)
 from d2l_compat.training import History, outcome
+
+# Whose published numbers the results tables quote: D2L's PyTorch build (its Colab outputs).
+D2L_QUOTED = "pytorch"
 from d2l_booktools.gridrecords import (CONCLUSIONS_TITLE, TIMINGS_TITLE, conclusions_table,
                                        timings_table)
 
 
 def outcome_note(history: History) -> str:
-    """``" (<outcome>)"`` for a failed run (:func:`d2l_compat.training.outcome`), else ``""``."""
+    """``" (<outcome>)"`` for a failed run (:func:`d2l_compat.training.outcome`: at chance
+    in every epoch, collapsed in epoch k, diverged in epoch k), else ``""``."""
     text = outcome(history)
     return f" ({text})" if text else ""
 
@@ -39,22 +49,65 @@ def _cell(history: History | None) -> str:
     return f"{final['test_acc']:.3f}{outcome_note(history)} / {loss}"
 
 
-def _seeds_cell(histories: list[History]) -> str:
-    if len(histories) < 2:
+def _seeds_cell(by_seed: dict[int, History], most: int) -> str:
+    """``mean (min–max), k of n failed (...)`` over the seeds of one run and framework; a
+    cell with fewer seeds than ``most`` (the most any framework has) says how many."""
+    if not by_seed:
         return "—"
-    acc = seed_stats(histories)
-    failed = acc.failures() or f"0 of {acc.n} failed"
+    acc = seed_stats(by_seed.values())
+    failed = failed_count(by_seed)
     if math.isnan(acc.mean):
-        return failed
-    return f"{acc.mean:.3f} ({acc.min:.3f}–{acc.max:.3f}), {failed}"
+        return f"every one of {acc.n} seeds diverged; {failed}"
+    if acc.n == 1:
+        return f"{acc.mean:.3f} (seed {next(iter(by_seed))} only), {failed}"
+    fewer = f"; {acc.n} of {most} seeds" if acc.n < most else ""
+    return f"{acc.mean:.3f} ({acc.min:.3f}–{acc.max:.3f}{fewer}), {failed}"
+
+
+def _row(run: str, cells: list[str]) -> str:
+    return f"| {RUN_TITLES.get(run, run)} | " + " | ".join(cells) + " |"
+
+
+def d2l_table(found: dict, runs: list[str]) -> list[str]:
+    """Lines: D2L's published PyTorch test accuracy (:data:`d2l_compat.report.D2L_REFERENCE`)
+    per run, and per framework whether it lies within our range over seeds
+    (:func:`d2l_compat.report.d2l_range`), with the footnotes of
+    :data:`d2l_compat.report.D2L_NOTES`."""
+    rows, notes = [], []
+    for run in runs:
+        published = D2L_REFERENCE.get(run, {}).get(D2L_QUOTED)
+        if published is None:
+            continue
+        number = f"{published[2]:.3f}"
+        if (run, D2L_QUOTED) in D2L_NOTES:
+            notes.append(D2L_NOTES[run, D2L_QUOTED])
+            number += f" [{len(notes)}]"
+        cells = []
+        for fw in FRAMEWORKS:
+            seeds = [by_run[run] for by_run in found.get(fw, {}).values() if run in by_run]
+            cells.append(f"{d2l_range(seeds, published[2])} ({len(seeds)} "
+                         f"seed{'s' if len(seeds) != 1 else ''})" if seeds else "—")
+        rows.append([RUN_TITLES.get(run, run), number, *cells])
+    if not rows:
+        return []
+    lines = ["", f"D2L's published test accuracy ({D2L_QUOTED}, one unseeded run on a GPU, "
+             "D2L v1.0.3) against our range of test accuracies over seeds: *within* when it "
+             "lies between our lowest and highest seed (at the 3 decimals shown), else "
+             "*above* or *below* it:", "",
+             markdown_table(["run", f"D2L {D2L_QUOTED}", *FRAMEWORKS], rows)]
+    return lines + ([""] + [f"[{k}] {note}" for k, note in enumerate(notes, 1)] if notes
+                    else [])
 
 
 def chapter_table(chapter: str, mode: str = "full") -> str | None:
     """Markdown tables: rows = runs, columns = frameworks.
 
-    The first gives seed 0, ``test acc / train loss`` after the last epoch (with the epoch
-    of a collapse); where a framework has results for two or more seeds, a second gives
-    the test accuracy's mean (min–max) over the seeds and in how many the run collapsed.
+    The first gives seed 0, ``test acc / train loss`` after the last epoch (with the
+    outcome of a failed run); where a framework has results for two or more seeds, a
+    second gives, for every framework, the test accuracy's mean (min–max) over the seeds
+    present and how many of them failed, and how (:func:`d2l_compat.report.failed_count`);
+    a cell with fewer seeds than the most says how many. For the chapter D2L published
+    (:data:`d2l_compat.report.D2L_CHAPTER`) a third places D2L's numbers in our ranges.
     """
     found = {fw: load_seeds(fw, chapter, mode) for fw in FRAMEWORKS}
     found = {fw: seeds for fw, seeds in found.items() if seeds}
@@ -65,20 +118,25 @@ def chapter_table(chapter: str, mode: str = "full") -> str | None:
     header = ["| run | " + " | ".join(FRAMEWORKS) + " |", "|---" * (len(FRAMEWORKS) + 1) + "|"]
     lines = list(header)
     for run in runs:
-        cells = [_cell(found.get(fw, {}).get(DEFAULT_SEED, {}).get(run)) for fw in FRAMEWORKS]
-        lines.append(f"| {RUN_TITLES.get(run, run)} | " + " | ".join(cells) + " |")
+        lines.append(_row(run, [_cell(found.get(fw, {}).get(DEFAULT_SEED, {}).get(run))
+                                for fw in FRAMEWORKS]))
     sources = sorted({str(load_results(fw, chapter, mode, min(seeds)).get("data_source"))
                       for fw, seeds in found.items()})
     lines += ["", f"Data source: {', '.join(sources)}."]
     if any(len(seeds) > 1 for seeds in found.values()):
         counts = ", ".join(f"{fw} {len(seeds)}" for fw, seeds in found.items())
         lines += ["", f"Over seeds (seeds per framework: {counts}) — test accuracy mean "
-                  "(min–max) over the seeds that did not diverge, and in how many seeds the "
-                  "run failed (collapsed, at chance in every epoch, or diverged):", ""] + header
+                  "(min–max) over the seeds that did not diverge, and how many seeds failed "
+                  "(at chance in every epoch, collapsed in epoch k, diverged in epoch k, or ended at chance), "
+                  "with the seed and outcome of each failure:", ""] + header
         for run in runs:
-            cells = [_seeds_cell([by_run[run] for by_run in found.get(fw, {}).values()
-                                  if run in by_run]) for fw in FRAMEWORKS]
-            lines.append(f"| {RUN_TITLES.get(run, run)} | " + " | ".join(cells) + " |")
+            most = max(sum(run in by_run for by_run in seeds.values())
+                       for seeds in found.values())
+            lines.append(_row(run, [_seeds_cell({s: by_run[run] for s, by_run in
+                                                 found.get(fw, {}).items() if run in by_run},
+                                                most) for fw in FRAMEWORKS]))
+    if chapter == D2L_CHAPTER:
+        lines += d2l_table(found, runs)
     return "\n".join(lines)
 
 
@@ -105,6 +163,50 @@ def plot_test_accuracy(chapter: str, path: Path, mode: str = "full") -> bool:
     return True
 
 
+EDGE_TITLE = "At the edge of stability: LeNet at a constant lr 0.5"
+
+
+def perturbation_rows(data: dict) -> list[list[str]]:
+    """The perturbed runs beside their unperturbed run of the same framework, threads
+    and seed: framework, lr, epoch losses, outcome."""
+    rows = []
+    for run in data["runs"]:
+        base = run["perturbation"] == "" and any(
+            r["perturbation"] and (r["framework"], r["threads"], r["seed"])
+            == (run["framework"], run["threads"], run["seed"]) for r in data["runs"])
+        if run["perturbation"] or base:
+            rows.append([run["framework"], f"{run['lr']:.9g}",
+                         ", ".join("nan" if v is None else f"{v:.3f}"
+                                   for v in run["train_loss"]),
+                         run["outcome"] or "trained"])
+    return rows
+
+
+def edge_report(data: dict) -> str:
+    """The study's tables: failed runs per framework and threads; the perturbed runs."""
+    failures = markdown_table(["framework", "threads", "failed runs", "seeds that failed"],
+                              edge_study_table(data),
+                              f"LeNet at constant lr, {data['epochs']} epochs, full data")
+    ulps = markdown_table(["framework", "lr", "train loss per epoch", "outcome"],
+                          perturbation_rows(data), "seed 0, the lr moved by one float32 ulp")
+    return f"{failures}\n\n{ulps}"
+
+
+
+def edge_table(path: Path | None = None) -> str | None:
+    """The edge-of-stability study (``benchmarks/edge_of_stability.py``) as Markdown, with
+    the CPU it ran on (:func:`edge_report`); None when the study file is absent."""
+    try:
+        data = read_edge_study(path)
+    except FileNotFoundError:
+        return None
+    return (f"{data['epochs']} epochs on the full data from `d2l.lenet(seed)`, batch "
+            f"{data['batch_size']}, on {data['cpu']} ({data['date']}); written by "
+            "`python benchmarks/edge_of_stability.py`. Which runs fail changes with the CPU, "
+            "the threads and the last bit of the learning rate: read it as a failure rate, "
+            "not as a property of one framework.\n\n" + edge_report(data))
+
+
 def write_readme(mode: str = "full") -> Path:
     """Rebuild ``results/README.md`` (and its figures) from the JSON files."""
     directory = results_dir(mode)
@@ -112,13 +214,17 @@ def write_readme(mode: str = "full") -> Path:
     parts = ["# Results", "",
              "Written by `make reproduce` (`python -m d2l_booktools.tables`) from the JSON "
              f"files beside it: {mode}-mode runs on a CPU. Cells are "
-             "**test accuracy / train loss** after the last epoch of seed 0; a run whose "
-             "training loss went back to chance level (ln 10) is marked with the epoch it "
-             "collapsed (counted from 0), one whose loss never left chance level as *at "
-             "chance in every epoch*. Where several seeds were run (`python -m "
-             "d2l_booktools.reproduce "
-             "--seeds 0 1 2`), a second table gives the spread over seeds. Runs are "
-             "deterministic on one machine but differ between CPU models.", ""]
+             "**test accuracy / train loss** after the last epoch of seed 0. A run *failed* "
+             "when its epoch-mean training loss stayed at chance level (ln 10) in every "
+             "epoch (*at chance in every epoch*: it never trained, or broke within its first "
+             "epoch), went back to chance level after it had trained (*collapsed in epoch "
+             "k*, counted from 0), became NaN (*diverged in epoch k*), or ended at chance level "
+             "without having got far below it (*ended at chance*). Where several "
+             "seeds were run (`python -m d2l_booktools.reproduce --seeds 0 1 2`), a second "
+             "table gives, per framework, the mean and range over the seeds present and "
+             "how many failed; for *Learning Rate Scheduling* a third places D2L's published "
+             "numbers in those ranges. Runs are deterministic on one machine but differ "
+             "between CPU models.", ""]
     for chapter, title in ((c.name, c.title) for c in CHAPTERS):
         table = chapter_table(chapter, mode)
         if table is None:
@@ -127,7 +233,8 @@ def write_readme(mode: str = "full") -> Path:
         figure = directory / f"{chapter}_test_accuracy.png"
         if plot_test_accuracy(chapter, figure, mode):
             parts += [f"![test accuracy per epoch]({figure.name})", ""]
-    for title, table in ((TIMINGS_TITLE, timings_table()),
+    for title, table in ((EDGE_TITLE, edge_table() if mode == "full" else None),
+                         (TIMINGS_TITLE, timings_table()),
                          (CONCLUSIONS_TITLE, conclusions_table())):
         if table is not None:
             parts += [f"## {title}", "", table, ""]
@@ -150,7 +257,8 @@ def update_project_readme(mode: str = "full") -> Path | None:
         table = chapter_table(chapter, mode)
         if table is not None:
             tables += [f"**{title}** — test accuracy / train loss", "", table, ""]
-    for title, table in ((TIMINGS_TITLE, timings_table()),
+    for title, table in ((EDGE_TITLE, edge_table() if mode == "full" else None),
+                         (TIMINGS_TITLE, timings_table()),
                          (CONCLUSIONS_TITLE, conclusions_table())):
         if table is not None:
             tables += [f"**{title}**", "", table, ""]

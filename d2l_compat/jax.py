@@ -44,7 +44,7 @@ from d2l_compat.context import DEFAULT_SEED
 from d2l_compat.devices import choose_device
 from d2l_compat.jax_kernels import (Flatten, MaxPool2D, ReLU, conv_as_matmul,  # noqa: F401
                                     lenet_module, lenet_params)
-from d2l_compat.lenet import lenet_weights
+from d2l_compat.lenet import from_layout, lenet_weights
 from d2l_compat.lr_finder import LRFinderResult
 from d2l_compat.optax_extras import (cached_sgd, current_lr, lr_is_scheduled,  # noqa: F401
                                      optax_schedule, resumed_state, set_lr, sgd, store_lr,
@@ -178,6 +178,17 @@ def load_lenet_weights(net: Model, weights) -> Model:
     return net
 
 
+def lenet_weights_of(net: Model) -> dict:
+    """The canonical LeNet weights of ``net`` now (the inverse of :func:`load_lenet_weights`);
+    the layers by their index (a trained tree comes back with its keys sorted)."""
+    names = sorted(net.params, key=lambda name: int(name.rsplit("_", 1)[1]))
+    return from_layout([(np.asarray(net.params[n]["kernel"]), np.asarray(net.params[n]["bias"]))
+                        for n in names], "HWIO")
+
+
+dead_relu_fraction = rooms.dead_relu_fraction_of(FRAMEWORK, lenet_weights_of)
+
+
 def lenet(seed: int = DEFAULT_SEED) -> Model:
     """The chapter's modernised LeNet (ReLU, max-pooling) with the weights of ``seed``.
 
@@ -218,8 +229,8 @@ def _make_train_step(module: nn.Module, optimizer):
         params = optax.apply_updates(params, updates)
         correct = jnp.sum(jnp.argmax(logits, axis=-1) == y)
         metrics = metrics + jnp.stack([loss * y.shape[0], correct.astype(jnp.float32)])
-        # the lr this update applied, read back from the optimizer state
-        return (params, opt_state), metrics, current_lr(opt_state)
+        # the lr this update applied, read back from the optimizer state; the batch's loss
+        return (params, opt_state), metrics, current_lr(opt_state), loss
 
     return jax.jit(step, donate_argnums=(0, 1))
 
@@ -301,12 +312,11 @@ class _OptaxTrainer(rooms.Trainer):
         return self.lr_applied  # a device scalar: no sync here
 
     def step(self, X, y) -> None:
-        self.count = y.shape[0]
-        self.state, self.metrics, self.lr_applied = self.step_fn(self.state, self.metrics,
-                                                                 X, y)
+        self.state, self.metrics, self.lr_applied, self.last_loss = self.step_fn(
+            self.state, self.metrics, X, y)
 
     def batch_loss(self) -> float:
-        return float(self.metrics[0]) / int(self.count)
+        return float(self.last_loss)
 
     def end_epoch(self) -> tuple:
         self.net.params, self.net.opt_state = _copy(self.state)

@@ -45,7 +45,7 @@ from d2l_compat.context import DEFAULT_SEED
 
 __all__ = ["LENET_SHAPES", "LENET_FEATURES", "LAYOUTS", "xavier_bound", "lenet_weights",
            "train_flops_per_example",
-           "to_layout", "match_layers", "lenet_forward", "cross_entropy", "lenet_loss_and_grads",
+           "to_layout", "from_layout", "match_layers", "RELU_LAYERS", "dead_relus", "lenet_forward", "cross_entropy", "lenet_loss_and_grads",
            "lenet_sgd_step"]
 
 LENET_SHAPES = {"conv1": (6, 1, 5, 5), "conv2": (16, 6, 5, 5), "dense1": (400, 120),
@@ -185,6 +185,47 @@ def to_layout(weights, layout: str) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     return out
 
 
+def from_layout(weights, layout: str) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """The inverse of :func:`to_layout`: LeNet weights in a framework's ``layout`` back to
+    the canonical layout, as float32 numpy arrays (new contiguous arrays).
+
+    ``weights`` is a ``{name: (weight, bias)}`` dict with the layers of
+    :data:`LENET_SHAPES`, or the five ``(weight, bias)`` pairs of a net's conv and dense
+    layers, input to output (what a room's ``lenet_weights_of`` reads). Every conversion
+    is a transpose or a permutation, so ``from_layout(to_layout(w, L), L)`` equals ``w``
+    exactly; a wrong number of layers or a wrong shape raises ``ValueError``.
+
+    >>> w = lenet_weights(0)
+    >>> back = from_layout(to_layout(w, "HWIO"), "HWIO")
+    >>> all((back[n][0] == w[n][0]).all() for n in w)
+    True
+    """
+    if layout not in LAYOUTS:
+        raise ValueError(f"layout must be one of {LAYOUTS}, got {layout!r}")
+    if isinstance(weights, Mapping):
+        if list(weights) != list(LENET_SHAPES):
+            raise ValueError(f"weights must be a dict with the layers {list(LENET_SHAPES)}, "
+                             f"got {list(weights)!r:.80}")
+        weights = list(weights.values())
+    pairs = list(weights)
+    if len(pairs) != len(LENET_SHAPES):
+        raise ValueError(f"weights must hold {len(LENET_SHAPES)} (weight, bias) pairs, one "
+                         f"per conv/dense layer of LeNet, got {len(pairs)}")
+    out = {}
+    for name, (w, b) in zip(LENET_SHAPES, pairs):
+        w, b = np.asarray(w), np.asarray(b)
+        if layout == "OIHW" and w.ndim == 2:
+            w = w.T
+        elif layout == "HWIO" and w.ndim == 4:
+            w = w.transpose(3, 2, 0, 1)
+        elif layout == "HWIO" and name == "dense1" and w.shape == LENET_SHAPES[name]:
+            w = w.reshape(*LENET_FEATURES[1:], LENET_FEATURES[0], -1).transpose(
+                2, 0, 1, 3).reshape(w.shape)
+        out[name] = (np.ascontiguousarray(w, dtype=np.float32), np.array(b, dtype=np.float32))
+    _check_weights(out)
+    return out
+
+
 def match_layers(layers, weights, shape_of) -> list[tuple[object, np.ndarray, np.ndarray]]:
     """Pair a net's conv/dense ``layers`` (input to output) with ``weights`` by position.
 
@@ -292,6 +333,49 @@ def lenet_forward(weights, x) -> np.ndarray:
            [0., 0., 0., 0., 0., 0., 0., 0., 0., 0.]])
     """
     return _forward(weights, x)[0]
+
+
+RELU_LAYERS = ("conv1", "conv2", "dense1", "dense2")
+"""The layers of LeNet followed by a ReLU (the names of :data:`LENET_SHAPES`), in order."""
+
+
+def dead_relus(weights, x) -> dict[str, float]:
+    """The fraction of *dead* ReLU units of each ReLU layer of LeNet on the images ``x``.
+
+    A unit is dead on ``x`` when its ReLU outputs 0 for every example: for a conv layer
+    the unit is a channel, dead when its output is 0 at every position of every example;
+    for a dense layer it is a neuron. The fraction of a layer is ``dead units / units``
+    (of 6, 16, 120 and 84). Such a unit passes no gradient back for these images
+    (``relu'(z) = 0`` for ``z <= 0``), so an update can no longer revive it through them:
+    a large step that drives many units there leaves a net that cannot learn.
+
+    Computed with the numpy reference forward (:func:`lenet_forward`, float64), so it is
+    the same in every framework for the same weights.
+
+    Args:
+        weights: ``{name: (weight, bias)}`` in the canonical layout (:func:`lenet_weights`,
+            or a room's ``lenet_weights_of(net)``).
+        x: images ``(n, 1, 28, 28)`` (NCHW), ``n >= 1``.
+
+    Returns ``{layer: fraction}`` for the layers of :data:`RELU_LAYERS`, in that order.
+
+    >>> w = lenet_weights(0)
+    >>> w["conv1"] = (w["conv1"][0], np.full(6, -100.0, np.float32))   # every unit off
+    >>> dead_relus(w, np.ones((2, 1, 28, 28), np.float32))["conv1"]
+    1.0
+    """
+    x = _check_images(x)
+    if len(x) == 0:
+        raise ValueError("x must hold at least one image, got 0")
+    cache = _forward(weights, x)[1]
+    outputs = {"conv1": cache["a1"], "conv2": cache["a2"], "dense1": cache["a3"],
+               "dense2": cache["a4"]}
+    fractions = {}
+    for name in RELU_LAYERS:
+        a = outputs[name]
+        alive = (a > 0).any(axis=(0, 2, 3) if a.ndim == 4 else 0)
+        fractions[name] = float(1.0 - alive.mean())
+    return fractions
 
 
 def _check_labels(y, n) -> np.ndarray:

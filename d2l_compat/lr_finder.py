@@ -16,7 +16,8 @@ framework room only has to set its optimizer's lr and return a loss:
   and a JSON-ready summary;
 * ``suggest_steepest``, ``suggest_minimum_div_10``, ``suggest_valley`` -- the
   suggestion rules, usable on plain arrays; all three read the curve only up to
-  the wall found by :func:`find_wall` (the first sudden rise of the loss);
+  the wall found by :func:`find_wall` (the first sudden rise of the loss above
+  its running minimum that it does not recover from);
   :func:`longest_decreasing_chain` is the valley rule's chain;
 * :func:`warmup_cosine_from` -- the schedule that trains from a suggestion.
 
@@ -48,6 +49,7 @@ from d2l_compat.schedules import WarmupCosineDecay
 __all__ = [
     "DEFAULT_RULE",
     "MIN_POINTS",
+    "WALL_HOLD",
     "WALL_JUMP",
     "STOP_REASONS",
     "SUGGESTERS",
@@ -77,16 +79,23 @@ DEFAULT_RULE = "steepest"
 ``steepest`` (of the *smoothed* loss, after skipping the first tenth, before the
 wall) is the default because plain SGD from a Xavier init sits on a long flat
 plateau at ``ln 10`` before the loss falls: the plateau's tiny downward drift
-makes the longest decreasing chain (``valley``) start at the very first lrs,
-which drags the valley suggestion an order of magnitude too low (on LeNet /
-Fashion-MNIST: valley ~5e-3 to 1.5e-2, steepest ~0.17 to 0.24, and only the
-latter trains well in 5 epochs). ``minimum_div_10`` is the conservative
-alternative; all three are reported.
+makes the longest decreasing chain (``valley``) start at the very first lrs of
+the plateau, which drags the valley suggestion towards the plateau, far below
+the descent that the steepest rule points into. ``minimum_div_10`` is the
+conservative alternative; all three are reported, and the chapters compare
+them on their own runs.
 """
 
 WALL_JUMP = 5.0
-"""A rise of the smoothed loss by more than this many typical steps marks the
-wall (see :func:`find_wall`)."""
+"""A rise of the smoothed loss by more than this many typical steps, to more than
+this many typical steps above its running minimum, marks the wall unless the loss
+recovers (see :func:`find_wall`)."""
+
+WALL_HOLD = 10
+"""Points (the rise's own included) within which a loss that comes back down to its
+running minimum makes a sudden rise no wall (see :func:`find_wall`): about the
+``1 / (1 - beta)`` points that the default EMA (``beta = 0.9``) takes to forget
+one bad minibatch."""
 
 
 def _check_beta(beta):
@@ -199,16 +208,30 @@ def _curve(lrs, losses, skip_start, skip_end, rule):
 def find_wall(losses, jump=WALL_JUMP):
     """Index of the first sudden rise of a loss curve (the *wall*), or ``len(losses)``.
 
-    A step ``i`` is sudden when ``losses[i] - losses[i - 1]`` exceeds ``jump``
-    times the median absolute step of the whole curve, a noise scale that the
-    plateau and the descent set and a few steps of blow-up do not move. On a
-    smoothed curve a rise of ``jump`` typical steps is a raw loss far above the
-    trend: the lr has broken the network. The rules read the curve only up to
+    With ``step = median |losses[i] - losses[i - 1]|`` (a noise scale that the
+    plateau and the descent set and a few steps of blow-up do not move) and
+    ``low = min(losses[:i])`` (the running minimum before ``i``), the wall is the
+    first ``i`` where
+
+    * the loss jumps up: ``losses[i] - losses[i - 1] > jump * step``,
+    * to above its running minimum: ``losses[i] > low + jump * step``, and
+    * does not recover within ``WALL_HOLD`` points: there is no ``j`` in
+      ``i + 1, ..., i + WALL_HOLD - 1`` with ``losses[j] <= low + jump * step``
+      and the point after it (if any) below ``(low + losses[i]) / 2``, half way
+      back down the jump.
+
+    A fall is never a wall, and neither is a rise the loss recovers from: in a
+    steep descent at a large lr one bad minibatch can lift the smoothed loss by
+    many typical steps, but the descent takes it back down to its running minimum
+    within a few points and goes on to a lower minimum. Past the valley the
+    broken network's loss stays high. A single lucky point back down, undone by
+    the next one, is no recovery; on a smoothed curve, though, one lucky
+    minibatch is a dip over several points, and such a dip within ``WALL_HOLD``
+    points of the jump reads as a recovery. The rules read the curve only up to
     the wall, because a network broken there (stuck at chance level, or
     recovering) can wander *below* the best loss of the real descent later in a
-    sweep that never hits the divergence stop. On a noise-free curve the first
-    sudden rise comes after the minimum, so the wall changes nothing there.
-    If the median step is 0, any rise counts.
+    sweep that never hits the divergence stop. A gradual rise (no single step
+    above ``jump * step``) has no wall. If the median step is 0, any rise counts.
 
     Args:
       losses: 1-D loss curve, usually the smoothed one.
@@ -218,15 +241,33 @@ def find_wall(losses, jump=WALL_JUMP):
     7
     >>> find_wall([3.0, 2.0, 1.0, 1.5, 2.0])     # smooth: the rise is no jump
     5
+
+    The jump to 2.9 inside this descent is recovered from at once; the one to 3.0
+    is the wall:
+
+    >>> find_wall([2.3, 2.3, 2.3, 2.3, 2.2, 2.0, 2.9, 1.5, 1.2, 1.0, 1.0, 1.0, 3.0])
+    12
     """
     jump = check_number("jump", jump)
     if jump <= 0:
         raise ValueError(f"jump must be > 0, got {jump!r}")
-    steps = np.diff(np.asarray(losses, dtype=float))
+    losses = np.asarray(losses, dtype=float)
+    n = len(losses)
+    steps = np.diff(losses)
     if steps.size == 0:
-        return len(losses)
-    sudden = np.flatnonzero(steps > jump * np.median(np.abs(steps)))
-    return int(sudden[0]) + 1 if sudden.size else len(losses)
+        return n
+    margin = jump * np.median(np.abs(steps))
+    running_min = np.minimum.accumulate(losses)
+    for i in np.flatnonzero(steps > margin) + 1:
+        low = running_min[i - 1]
+        if losses[i] <= low + margin:
+            continue
+        half_way = (low + losses[i]) / 2
+        recovered = any(losses[j] <= low + margin and (j + 1 == n or losses[j + 1] < half_way)
+                        for j in range(i + 1, min(i + WALL_HOLD, n)))
+        if not recovered:
+            return int(i)
+    return n
 
 
 def suggest_steepest(lrs, losses, skip_start=0, skip_end=0):
@@ -411,7 +452,7 @@ class LRFinderResult:
     @property
     def wall_lr(self):
         """lr of the wall the rules stop at (:func:`find_wall` on the smoothed
-        curve between the skips), or ``None`` if the curve has no sudden rise."""
+        curve between the skips), or ``None`` if the curve has none."""
         stop = len(self.lrs) - self.skip_end
         wall = find_wall(self.smoothed[self.skip_start:stop])
         return None if self.skip_start + wall >= stop else float(self.lrs[self.skip_start + wall])
@@ -655,8 +696,9 @@ def warmup_cosine_from(peak_lr, num_epochs, steps_per_epoch, warmup_epochs=1, fi
 
     Per-update :class:`~d2l_compat.schedules.WarmupCosineDecay` from 0 up to
     ``peak_lr`` over the first ``warmup_epochs``, then a cosine down to
-    ``peak_lr / final_div`` at the end of epoch ``num_epochs`` (the shape of
-    Smith's one-cycle policy). The sweep only tells what a barely trained network
+    ``peak_lr / final_div`` at the end of epoch ``num_epochs``: the linear
+    warmup of Goyal et al. (2017) followed by a cosine decay, the recipe of
+    He et al. (2019, "Bag of Tricks"). The sweep only tells what a barely trained network
     survives for a few updates; the warmup keeps a whole training from breaking
     at the top of that range, and the decay ends it at a small, quiet lr.
     Train with ``schedule_unit="update"``.

@@ -30,7 +30,7 @@ from d2l_compat import common, rooms  # noqa: E402
 from d2l_compat.checks import check_callable, check_int  # noqa: E402
 from d2l_compat.common import *  # noqa: E402,F401,F403  (re-exported: the shared D2L names)
 from d2l_compat.devices import choose_device  # noqa: E402
-from d2l_compat.lenet import lenet_weights, match_layers, to_layout  # noqa: E402
+from d2l_compat.lenet import from_layout, lenet_weights, match_layers, to_layout  # noqa: E402
 from d2l_compat.lr_finder import LRFinderResult  # noqa: E402
 from d2l_compat.schedules import Schedule, schedule_from_config, schedule_to_config  # noqa: E402
 from d2l_compat.training import History  # noqa: E402
@@ -79,12 +79,24 @@ def load_lenet_weights(net: gluon.Block, weights) -> gluon.Block:
     (any initializer: they are overwritten). Any net with LeNet's layer shapes works;
     other shapes raise ``ValueError`` before anything changes. Returns ``net``.
     """
-    layers = [block for block in net if isinstance(block, (nn.Conv2D, nn.Dense))]
-    for layer, w, b in match_layers(layers, to_layout(weights, "OIHW"),
+    for layer, w, b in match_layers(_weight_layers(net), to_layout(weights, "OIHW"),
                                     lambda layer: (layer.weight.shape, layer.bias.shape)):
         layer.weight.set_data(mx.nd.array(w, dtype="float32"))
         layer.bias.set_data(mx.nd.array(b, dtype="float32"))
     return net
+
+
+def _weight_layers(net: gluon.Block) -> list:
+    return [block for block in net if isinstance(block, (nn.Conv2D, nn.Dense))]
+
+
+def lenet_weights_of(net: gluon.Block) -> dict:
+    """The canonical LeNet weights of ``net`` now (the inverse of :func:`load_lenet_weights`)."""
+    return from_layout([(layer.weight.data().asnumpy(), layer.bias.data().asnumpy())
+                        for layer in _weight_layers(net)], "OIHW")
+
+
+dead_relu_fraction = rooms.dead_relu_fraction_of(FRAMEWORK, lenet_weights_of)
 
 
 def lenet(seed: int = DEFAULT_SEED) -> nn.HybridSequential:

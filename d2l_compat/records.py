@@ -28,6 +28,8 @@ run ``step_lrs``           list of ``[update, lr]`` pairs
 run ``diverged``           bool
 run ``collapsed_at``       int? (optional)
 run ``schedule``           object?
+run ``updates``            list of ``[update, lr, loss]`` triples (optional: only
+                           with ``train(..., record_updates=n)``; null: not finite)
 =========================  ====================================================
 
 The seeds of one run are summarised by :func:`seed_stats`, one rule for every table:
@@ -50,7 +52,7 @@ from d2l_compat.checks import check_choice, check_int
 from d2l_compat.context import DEFAULT_SEED, RUN_MODES, RunContext, current
 from d2l_compat.files import project_root, read_json, write_json_atomic
 from d2l_compat.registry import FRAMEWORKS
-from d2l_compat.training import STUCK, EpochRecord, History, collapse_epoch
+from d2l_compat.training import FAILED, STUCK, EpochRecord, History, collapse_epoch
 
 
 # ----------------------------------------------------------------------- paths
@@ -137,6 +139,12 @@ def validate_run(run, path, field: str) -> dict:
         for key in EPOCH_NUMBERS:
             _expect(key in epoch and _is_number(epoch[key]), path, f"{where}.{key}",
                     "a number or null", epoch.get(key))
+    updates = run.get("updates", [])
+    _expect(isinstance(updates, list), path, f"{field}.updates", "a list", updates)
+    for i, triple in enumerate(updates):
+        _expect(isinstance(triple, (list, tuple)) and len(triple) == 3 and _is_int(triple[0])
+                and all(_is_number(v) for v in triple[1:]), path, f"{field}.updates[{i}]",
+                "an [update, lr, loss] triple", triple)
     for i, pair in enumerate(run["step_lrs"]):
         _expect(isinstance(pair, (list, tuple)) and len(pair) == 2 and _is_int(pair[0])
                 and _is_number(pair[1]), path, f"{field}.step_lrs[{i}]",
@@ -343,3 +351,121 @@ def seed_stats(histories, metric: str = "test_acc") -> SeedStats:
                      collapsed=sum(collapse_epoch(h.train_loss) is not None and not gone
                                    for h, gone in zip(histories, diverged)),
                      stuck=sum(h.stuck for h in histories), diverged=sum(diverged))
+
+
+# ------------------------------------------------------- the edge-of-stability study
+
+EDGE_STUDY = "edge_of_stability.json"
+"""The file of ``benchmarks/edge_of_stability.py`` in ``results/``: runs of LeNet at a
+constant lr near the edge of stability, over seeds, thread settings and one-ulp
+perturbations of the lr, per framework."""
+
+EDGE_RUN_FIELDS = (
+    ("framework", lambda v: v in FRAMEWORKS, f"one of {FRAMEWORKS}"),
+    ("threads", lambda v: _is_int(v) and v >= 0, "an int >= 0 (0: the framework's default)"),
+    ("seed", lambda v: _is_int(v) and v >= 0, "an int >= 0"),
+    ("lr", lambda v: _is_number(v) and v is not None and math.isfinite(v) and v >= 0,
+     "a finite number >= 0"),
+    ("perturbation", lambda v: isinstance(v, str), "a str"),
+    ("train_loss", lambda v: isinstance(v, list) and all(map(_is_number, v)),
+     "a list of numbers or nulls"),
+    ("test_acc", lambda v: isinstance(v, list) and all(map(_is_number, v)),
+     "a list of numbers or nulls"),
+    ("outcome", lambda v: isinstance(v, str), "a str (empty: trained)"),
+    ("update_losses", lambda v: isinstance(v, list) and all(map(_is_number, v)),
+     "a list of numbers or nulls"),
+)
+"""The keys of one run of the edge study, with their test and what they must be."""
+
+
+def validate_edge_study(data, path) -> dict:
+    """Check the contents of the edge-of-stability study's file; returns ``data``.
+
+    The file: ``cpu`` (str), ``versions`` (object: framework -> {package: version}),
+    ``epochs`` (int >= 1), ``record_updates`` (int >= 0), ``runs`` (a list of runs with
+    the keys of :data:`EDGE_RUN_FIELDS`); other keys are kept as they are. A
+    :class:`RecordError` names the file and the field.
+
+    >>> validate_edge_study({"cpu": "x", "versions": {}, "epochs": 2, "record_updates": 3,
+    ...                      "runs": [{"framework": "jax", "threads": -1}]}, "e.json")
+    Traceback (most recent call last):
+      ...
+    d2l_compat.records.RecordError: e.json: runs[0].threads must be an int >= 0 (0: the framework's default), got -1
+    """
+    _expect(isinstance(data, dict), path, "the file", "a JSON object", data)
+    _expect(isinstance(data.get("cpu"), str), path, "cpu", "a str", data.get("cpu"))
+    _expect(isinstance(data.get("versions"), dict), path, "versions", "an object",
+            data.get("versions"))
+    for key, minimum in (("epochs", 1), ("record_updates", 0)):
+        value = data.get(key)
+        _expect(_is_int(value) and value >= minimum, path, key, f"an int >= {minimum}", value)
+    _expect(isinstance(data.get("runs"), list), path, "runs", "a list", data.get("runs"))
+    for i, run in enumerate(data["runs"]):
+        _expect(isinstance(run, dict), path, f"runs[{i}]", "an object", run)
+        for key, test, what in EDGE_RUN_FIELDS:
+            _expect(key in run and test(run[key]), path, f"runs[{i}].{key}", what,
+                    run.get(key))
+    return data
+
+
+def edge_study_path() -> Path:
+    """``results/edge_of_stability.json`` of the project (full mode only: one file)."""
+    return project_root() / "results" / EDGE_STUDY
+
+
+def read_edge_study(path: str | os.PathLike | None = None) -> dict:
+    """The edge-of-stability study (``benchmarks/edge_of_stability.py``), validated
+    (:func:`validate_edge_study`).
+
+    Args:
+        path: the file (default :func:`edge_study_path`).
+
+    Raises:
+        FileNotFoundError: no such file (the message names it and the script that makes it).
+        ValueError: the file is not JSON, or :class:`RecordError` naming the file and field.
+    """
+    path = Path(path) if path is not None else edge_study_path()
+    data = read_json(path)
+    if data is None:
+        raise FileNotFoundError(f"{path}: no edge-of-stability study; "
+                                "python benchmarks/edge_of_stability.py writes it")
+    return validate_edge_study(data, path)
+
+
+def edge_study_failures(data: dict) -> list[dict]:
+    """Per framework and thread setting, the unperturbed runs (``perturbation`` ``""``)
+    of the study ``data`` and how many of them failed (a non-empty ``outcome``):
+    ``[{"framework", "threads", "runs", "failed", "seeds_failed"}]``, frameworks in the
+    registry's order, default threads (0) first. The table says
+    :data:`~d2l_compat.training.FAILED`.
+
+    >>> runs = [dict(framework="jax", threads=0, seed=s, perturbation="", outcome=o)
+    ...         for s, o in enumerate(["", "at chance in every epoch"])]
+    >>> edge_study_failures({"runs": runs})
+    [{'framework': 'jax', 'threads': 0, 'runs': 2, 'failed': 1, 'seeds_failed': [1]}]
+    """
+    rows: dict[tuple, dict] = {}
+    for run in data["runs"]:
+        if run["perturbation"]:
+            continue
+        row = rows.setdefault((run["framework"], run["threads"]), {
+            "framework": run["framework"], "threads": run["threads"], "runs": 0,
+            "failed": 0, "seeds_failed": []})
+        row["runs"] += 1
+        if run["outcome"]:
+            row["failed"] += 1
+            row["seeds_failed"].append(run["seed"])
+    return [rows[key] for key in sorted(rows, key=lambda k: (FRAMEWORKS.index(k[0]), k[1]))]
+
+
+def edge_study_table(data: dict) -> list[list[str]]:
+    """The rows of :func:`edge_study_failures` as text: framework, threads ("default" or
+    the number), ``"k of n failed"`` and the seeds that failed (for a markdown table).
+
+    >>> runs = [dict(framework="jax", threads=1, seed=0, perturbation="", outcome="")]
+    >>> edge_study_table({"runs": runs})
+    [['jax', '1', '0 of 1 failed', '']]
+    """
+    return [[row["framework"], str(row["threads"] or "default"),
+             f"{row['failed']} of {row['runs']} {FAILED}",
+             ", ".join(map(str, row["seeds_failed"]))] for row in edge_study_failures(data)]

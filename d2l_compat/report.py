@@ -53,7 +53,8 @@ from statistics import fmean
 from d2l_compat import plotting
 from d2l_compat.checks import check_int, check_number
 from d2l_compat.context import check_mode
-from d2l_compat.training import STUCK, History, outcome
+from d2l_compat.records import seed_stats
+from d2l_compat.training import FAILED, STUCK, History, failed_runs, outcome
 
 # D2L v1.0.3 published outputs (GPU, single unseeded runs): train loss, train acc, test acc.
 D2L_REFERENCE = {
@@ -90,6 +91,7 @@ LOWER_IS_BETTER = frozenset({"train_loss"})
 # 2**-24 = 6e-8 of the float64 schedule value; 1e-6 leaves room, a wrong epoch does not fit.
 LR_RTOL = 1e-6
 
+# failed_count and d2l_range are not re-exported by the rooms yet (d2l_compat/common.py).
 __all__ = ["collapse_summary", "compare", "count_beats", "lr_table", "md", "plot_runs",
            "runs_table", "seed_table", "verdict", "verdict_line"]
 
@@ -269,11 +271,11 @@ def plot_runs(histories: dict[str, History], metrics=("train_loss", "test_acc"),
     figsize = figsize or (width * len(metrics), height + 0.35 * legend_rows)
     fig, axes = plt.subplots(1, len(metrics), figsize=figsize, layout="constrained",
                              squeeze=False)
-    last = max(h.epochs[-1].epoch for h in histories.values()) + 1
+    last = max(h.epochs[-1].epoch for h in histories.values())
     marked = False
     for ax, metric in zip(axes[0], metrics):
         for name, history in histories.items():
-            x = [record.epoch + 1 for record in history.epochs]
+            x = [record.epoch for record in history.epochs]  # 0-based, as the schedules
             y = history.column(metric)
             (line,) = ax.plot(x, y, label=labels.get(name, name))
             if collapse_marks and history.collapsed:
@@ -282,7 +284,7 @@ def plot_runs(histories: dict[str, History], metrics=("train_loss", "test_acc"),
                         markeredgewidth=2)
                 marked = True
         plotting.set_axes(ax, xlabel="epoch", ylabel=METRICS[metric][1],
-                          xlim=[1, max(last, 2)],
+                          xlim=[0, max(last, 1)],
                           yscale="log" if metric in log_scale else "linear")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     handles, texts = axes[0][0].get_legend_handles_labels()
@@ -342,14 +344,62 @@ def runs_table(histories: dict[str, History], columns=("train_loss", "train_acc"
     return markdown_table(header, rows, title)
 
 
+def failed_count(runs) -> str:
+    """How many runs of one experiment failed, and how, in the one wording of a failed run
+    (:func:`d2l_compat.training.outcome`, :func:`~d2l_compat.training.failed_runs`): a run
+    *failed* when it stayed at chance in every epoch, collapsed, diverged or ended at chance.
+
+    Args:
+      runs: ``{seed: History}`` (the failures are named by seed) or a list of Histories
+        (the failures are counted per outcome).
+
+    >>> from d2l_compat.training import EpochRecord, History
+    >>> def run(*losses):
+    ...     return History("jax", epochs=[EpochRecord(e, 0.5, l, 0.5, 0.5, 1.0, 1.0)
+    ...                                   for e, l in enumerate(losses)])
+    >>> failed_count({0: run(2.31, 2.30), 1: run(1.0, 0.5), 2: run(1.0, 0.5, 2.31)})
+    '2 of 3 failed (seed 0: at chance in every epoch; seed 2: collapsed in epoch 2)'
+    >>> failed_count([run(2.31, 2.30), run(2.32, 2.30), run(1.0, 0.5)])
+    '2 of 3 failed (2 at chance in every epoch)'
+    >>> failed_count([run(1.0, 0.5)])
+    '0 of 1 failed'
+    """
+    if isinstance(runs, Mapping):
+        named = list(runs.items())
+    elif isinstance(runs, (list, tuple)):
+        named = [(None, history) for history in runs]
+    else:
+        raise TypeError(f"runs must be a dict of seed -> History or a list of Histories, "
+                        f"got {type(runs).__name__}")
+    if not named:
+        raise ValueError("runs is empty: give at least one History")
+    for seed, history in named:
+        if not isinstance(history, History):
+            where = "runs" + ("" if seed is None else f"[{seed!r}]")
+            raise TypeError(f"{where} must hold Histories, got {type(history).__name__}")
+    failed = [(seed, outcome(history)) for seed, history in named if history.failed]
+    text = f"{failed_runs(h for _, h in named)} of {len(named)} {FAILED}"
+    if not failed:
+        return text
+    if isinstance(runs, Mapping):
+        how = "; ".join(f"seed {seed}: {words}" for seed, words in failed)
+    else:
+        counts = {}
+        for _, words in failed:
+            counts[words] = counts.get(words, 0) + 1
+        how = ", ".join(f"{count} {words}" for words, count in counts.items())
+    return f"{text} ({how})"
+
+
 def seed_table(per_seed: dict[int, dict[str, History]], metric: str = "test_acc", *,
                title: str | None = None) -> str:
-    """A Markdown table over seeds: per run, the mean and range of a final metric, collapses.
+    """A Markdown table over seeds: per run, the mean and range of a final metric, and how
+    many seeds failed.
 
-    Columns: run, mean, ``min – max`` over the seeds, and ``k of n`` seeds in which the run
-    collapsed (then, if any, how many stayed at chance in every epoch and how many
-    diverged). Diverged seeds (a non-finite value) are left out of the mean and range;
-    ``—`` when every seed diverged.
+    Columns: run, mean, ``min – max`` over the seeds, and ``k of n failed`` with, per failed
+    seed, its outcome (:func:`failed_count`: at chance in every epoch, collapsed in epoch
+    ``k``, diverged in epoch ``k``, ended at chance). Diverged seeds (a non-finite value) are left out of
+    the mean and range; ``—`` when every seed diverged.
 
     Args:
       per_seed: ``{seed: {run name: History}}``, the same runs for every seed.
@@ -358,22 +408,17 @@ def seed_table(per_seed: dict[int, dict[str, History]], metric: str = "test_acc"
     """
     runs = _check_per_seed(per_seed)
     _check_metric(metric)
-    n = len(per_seed)
     rows = []
     for run in runs:
-        histories = [seed_runs[run] for seed_runs in per_seed.values()]
-        values = [v for v in (_final(h, metric) for h in histories) if math.isfinite(v)]
-        collapsed = f"{sum(h.collapsed for h in histories)} of {n}"
-        for count, words in ((sum(h.stuck for h in histories), STUCK),
-                             (sum(h.diverged for h in histories), "diverged")):
-            if count:
-                collapsed += f"; {count} {words}"
+        by_seed = {seed: seed_runs[run] for seed, seed_runs in per_seed.items()}
+        values = [v for v in (_final(h, metric) for h in by_seed.values()) if math.isfinite(v)]
+        failed = failed_count(by_seed)
         if values:
             rows.append([str(run), f"{fmean(values):.3f}",
-                         f"{min(values):.3f} – {max(values):.3f}", collapsed])
+                         f"{min(values):.3f} – {max(values):.3f}", failed])
         else:
-            rows.append([str(run), "—", "—", collapsed])
-    header = ["run", f"mean {METRICS[metric][0]}", "min – max", "collapsed"]
+            rows.append([str(run), "—", "—", failed])
+    header = ["run", f"mean {METRICS[metric][0]}", "min – max", "failed"]
     return markdown_table(header, rows, title)
 
 
@@ -554,14 +599,97 @@ def md(text: str):
 
 
 # ---------------------------------------------------------------------- D2L's numbers
-def compare_with_d2l(histories: dict[str, History], framework: str) -> str:
-    """A markdown table of our runs next to D2L's published numbers for ``framework``."""
-    rows = []
+D2L_CHAPTER = "lr_scheduler"
+"""The chapter whose runs :data:`D2L_REFERENCE` quotes (D2L's *Learning Rate Scheduling*)."""
+
+# The multi-factor run's schedule as D2L's code writes it: from 0.5, halved at 15 and 30.
+_D2L_BASE_LR, _D2L_FACTOR, _D2L_STEPS = 0.5, 0.5, (15, 30)
+
+D2L_NOTES = {
+    ("multi_factor", "pytorch"):
+        "D2L's PyTorch code plots the multi-step schedule with the optimizer and the "
+        "`MultiStepLR(milestones=[15, 30], gamma=0.5)` it then trains with: the plotting "
+        "call runs `trainer.step(); scheduler.step()` once per epoch for all 30 epochs, so "
+        "the scheduler has passed both milestones before training starts, and training "
+        f"runs at {_D2L_BASE_LR} x {_D2L_FACTOR}^{len(_D2L_STEPS)} = "
+        f"{_D2L_BASE_LR * _D2L_FACTOR ** len(_D2L_STEPS):g} in every epoch (no milestone is "
+        "left). Its published number is that of a constant-rate run, not of this schedule.",
+    ("multi_factor", "mxnet"):
+        "D2L's MXNet code gives Gluon's `MultiFactorScheduler(step=[15, 30], factor=0.5, "
+        "base_lr=0.5)` to the trainer, which calls it once per update, not per epoch; its "
+        f"plotting call had already applied the first decay (`num_update > {_D2L_STEPS[0]}`), "
+        f"and the second fires at update {_D2L_STEPS[1] + 1}: the run trains at "
+        f"{_D2L_BASE_LR * _D2L_FACTOR:g} for its first {_D2L_STEPS[1]} updates and at "
+        f"{_D2L_BASE_LR * _D2L_FACTOR ** len(_D2L_STEPS):g} from then on, inside its first "
+        "epoch.",
+}
+"""Why a published D2L number is not that of the schedule its row names: (run, framework)
+-> a footnote, shown by :func:`compare_with_d2l` and the results tables."""
+
+
+def d2l_range(histories, reference: float, metric: str = "test_acc") -> str:
+    """Whether a published number lies within our runs' range over seeds.
+
+    ``within``, ``above`` or ``below`` the range ``min–max`` of the final ``metric`` over
+    ``histories`` (one run, one History per seed; diverged seeds left out), compared at the
+    3 decimals shown, with the range (one number for one seed).
+
+    >>> from d2l_compat.training import EpochRecord, History
+    >>> runs = [History("jax", epochs=[EpochRecord(0, 0.3, 0.2, 0.9, acc, 1.0, 1.0)])
+    ...         for acc in (0.859, 0.886, 0.871)]
+    >>> d2l_range(runs, 0.877), d2l_range(runs, 0.904), d2l_range(runs[:1], 0.877)
+    ('within 0.859–0.886', 'above 0.859–0.886', 'above 0.859')
+    >>> d2l_range(runs, 0.8)
+    'below 0.859–0.886'
+    """
+    histories = list(histories)
+    if not histories:
+        raise ValueError("histories must hold at least one History")
+    _check_metric(metric)
+    reference = check_number("reference", reference)
+    stats = seed_stats(histories, metric)  # the tables' rule: diverged seeds left out
+    if math.isnan(stats.mean):
+        return f"every one of {_plural(len(histories), 'seed')} diverged"
+    low, high, ref = _shown(stats.min), _shown(stats.max), _shown(reference)
+    where = "within" if low <= ref <= high else "above" if ref > high else "below"
+    span = f"{low:.3f}" if stats.n - stats.diverged == 1 else f"{low:.3f}–{high:.3f}"
+    return f"{where} {span}"
+
+
+def compare_with_d2l(histories: dict[str, History], framework: str,
+                     per_seed: dict[int, dict[str, History]] | None = None) -> str:
+    """A markdown table of our runs next to D2L's published numbers for ``framework``.
+
+    Columns: our ``train loss / train acc / test acc`` after the last epoch, D2L's
+    (:data:`D2L_REFERENCE`, or ``not published``); with ``per_seed``
+    (``{seed: {run name: History}}``, e.g. ``load_seeds(...)``) also our test accuracy's
+    range over the seeds and whether D2L's lies within it (:func:`d2l_range`). A row whose
+    D2L number is not that of its schedule gets a footnote (:data:`D2L_NOTES`).
+    """
+    _check_histories(histories)
+    if per_seed is not None:
+        if not isinstance(per_seed, Mapping) or not per_seed:
+            raise TypeError("per_seed must be a non-empty dict of seed -> {run name: History}, "
+                            f"got {per_seed!r:.60}")
+    header = ["run", "ours: train loss / train acc / test acc",
+              "D2L: train loss / train acc / test acc"]
+    if per_seed is not None:
+        header.append("D2L's test acc vs ours over seeds")
+    rows, notes = [], []
     for run, history in histories.items():
         f = history.final
         ours = f"{f['train_loss']:.3f} / {f['train_acc']:.3f} / {f['test_acc']:.3f}"
         ref = D2L_REFERENCE.get(run, {}).get(framework)
         theirs = " / ".join(f"{v:.3f}" for v in ref) if ref else "not published"
-        rows.append([RUN_TITLES.get(run, run), ours, theirs])
-    return markdown_table(["run", "ours: train loss / train acc / test acc",
-                           "D2L: train loss / train acc / test acc"], rows)
+        if (run, framework) in D2L_NOTES:
+            notes.append(D2L_NOTES[run, framework])
+            theirs += f" [{len(notes)}]"
+        row = [RUN_TITLES.get(run, run), ours, theirs]
+        if per_seed is not None:
+            seeds = [by_run[run] for by_run in per_seed.values() if run in by_run]
+            row.append(d2l_range(seeds, ref[2]) + f" ({_plural(len(seeds), 'seed')})"
+                       if ref and seeds else "—")
+        rows.append(row)
+    lines = [markdown_table(header, rows)]
+    lines += [""] + [f"[{k}] {note}" for k, note in enumerate(notes, 1)] if notes else []
+    return "\n".join(lines)

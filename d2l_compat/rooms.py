@@ -12,12 +12,15 @@ framework-free ``Trainer`` and each backend supplies small steps:
   default device, seed and place the net, build the optimizer, attach the schedule
   natively, begin the run, a new :class:`~d2l_compat.training.History`
   (:func:`new_history`), then the loop over the minibatches (:func:`train_loop`: the lr
-  hook, the lr log, handed to :func:`~d2l_compat.training.fit` for the epochs,
-  divergence and collapse);
+  hook, the lr log, the per-update record of ``record_updates``, handed to
+  :func:`~d2l_compat.training.fit` for the epochs, divergence and collapse);
 * :func:`find_lr_with` -- ``find_lr``: the learning-rate range test
   (:class:`~d2l_compat.lr_finder.LRRangeTest`, its defaults written there once and shown
   by :func:`range_test_signature`) with the same hooks: a plain SGD, the same ``step``,
-  the net's state saved before the sweep and restored after it.
+  the net's state saved before the sweep and restored after it;
+* :func:`dead_relu_fraction_of` -- ``dead_relu_fraction``: the dead ReLUs of a room's
+  net on a minibatch, by the numpy reference (:func:`~d2l_compat.lenet.dead_relus`) on
+  the weights the room reads back (``lenet_weights_of``).
 
 A room supplies the hooks, as a subclass of :class:`Trainer` (one instance per run):
 ``build_optimizer``, ``attach_schedule``, ``begin_run``, ``step``, ``read_lr``,
@@ -40,12 +43,14 @@ from __future__ import annotations
 import inspect
 from typing import Callable, Protocol, runtime_checkable
 
-from d2l_compat.arrays import as_float
+from d2l_compat.arrays import as_float, as_numpy
 from d2l_compat.checks import check_callable, check_choice, check_int, check_number
 from d2l_compat.context import DEFAULT_SEED
 from d2l_compat import loader as _loader
+from d2l_compat.lenet import dead_relus
 from d2l_compat.loader import cycle_batches, epoch_batches
 from d2l_compat.lr_finder import LRFinderResult, LRRangeTest
+from d2l_compat.registry import framework as _framework
 from d2l_compat.schedules import Schedule, schedule_to_config
 from d2l_compat.training import LR_LOG_EVERY, SCHEDULE_UNITS, EpochStats, History, fit
 
@@ -88,6 +93,17 @@ class Room(Protocol):
     def load_lenet_weights(self, net, weights):
         """Load canonical LeNet ``weights`` into ``net``; returns ``net``."""
 
+    def lenet_weights_of(self, net) -> dict:
+        """The inverse of ``load_lenet_weights``: ``net``'s weights now, as the canonical
+        float32 numpy dict of :func:`~d2l_compat.lenet.lenet_weights` (so
+        ``lenet_weights_of(lenet(s))`` equals ``lenet_weights(s)`` exactly), read with
+        :func:`~d2l_compat.lenet.from_layout`."""
+
+    def dead_relu_fraction(self, net, X) -> dict:
+        """``{layer: fraction of dead ReLU units}`` of ``net`` on the minibatch ``X`` (in
+        the room's layout, as ``train_iter`` yields it):
+        :func:`~d2l_compat.lenet.dead_relus` of ``lenet_weights_of(net)``."""
+
     def num_params(self, net) -> int:
         """Number of scalar parameters of ``net``."""
 
@@ -107,7 +123,7 @@ class Room(Protocol):
               device=None, *, schedule_unit: str = "epoch", optimizer=None,
               seed: int = DEFAULT_SEED, animator=True, verbose: bool = True,
               history: History | None = None, start_epoch: int = 0, momentum: float = 0.0,
-              lr_hook=None) -> History:
+              lr_hook=None, record_updates: int = 0) -> History:
         """Train ``net`` with minibatch SGD on softmax cross-entropy; returns the History.
 
         Epoch (``schedule_unit="epoch"``) or update (``"update"``) ``t`` trains with
@@ -145,6 +161,13 @@ class Room(Protocol):
             (counted over the whole run) that sets the optimizer's lr: the other way to
             schedule per update. It excludes ``scheduler``; the History records
             ``schedule_unit="update"`` and, for a d2l_compat schedule, its config.
+          record_updates (int >= 0, default 0): record the first ``record_updates``
+            updates of this call (from the first update of ``start_epoch``) in
+            ``history.updates``: ``(step, lr, loss)`` with ``step`` the update index over
+            the run (as the schedules count), ``lr`` the lr that update applied (read
+            back from the optimizer) and ``loss`` the mean training loss of its
+            minibatch, the loss whose gradient it applied. 0 records nothing and costs
+            nothing (no extra read from the device).
 
         Divergence (a non-finite loss) stops the run; a collapse (the loss back at
         chance level) is recorded (:func:`~d2l_compat.training.fit`).
@@ -166,7 +189,8 @@ class Room(Protocol):
 
 
 CONTRACT_NAMES = ("FRAMEWORK", "VERSIONS", "try_gpu", "default_device", "try_all_gpus",
-                  "load_data_fashion_mnist", "lenet", "load_lenet_weights", "num_params",
+                  "load_data_fashion_mnist", "lenet", "load_lenet_weights",
+                  "lenet_weights_of", "dead_relu_fraction", "num_params",
                   "evaluate_accuracy_gpu", "accuracy", "size", "arange", "train", "find_lr")
 """The names of :class:`Room`, which every room's ``__all__`` lists."""
 
@@ -185,10 +209,34 @@ def data_loader(layout: str, convert, doc: str, **options):
     return load_data_fashion_mnist
 
 
+def dead_relu_fraction_of(framework: str, lenet_weights_of):
+    """A room's ``dead_relu_fraction(net, X)``: its minibatch ``X`` (the framework's
+    array in the registry's layout of ``framework``) to NCHW numpy, then
+    :func:`~d2l_compat.lenet.dead_relus` of ``lenet_weights_of(net)``."""
+    layout = _framework(framework).layout
+
+    def dead_relu_fraction(net, X) -> dict[str, float]:
+        x = as_numpy(X)
+        if x.ndim != 4:
+            raise ValueError(f"X must be a minibatch of {layout} images (4 axes), got "
+                             f"shape {x.shape}")
+        return dead_relus(lenet_weights_of(net), x.transpose(0, 3, 1, 2)
+                          if layout == "NHWC" else x)
+
+    dead_relu_fraction.__doc__ = f"""The fraction of dead ReLU units of each ReLU layer of
+    LeNet ``net`` on the minibatch ``X`` ({layout}, as ``train_iter`` yields it):
+    ``{{"conv1": .., "conv2": .., "dense1": .., "dense2": ..}}``. A unit is dead when its
+    output is 0 for every example (a conv channel: at every position); computed by the
+    numpy reference, :func:`d2l_compat.lenet.dead_relus`, on ``lenet_weights_of(net)``."""
+    dead_relu_fraction.__module__ = getattr(lenet_weights_of, "__module__", __name__)
+    return dead_relu_fraction
+
+
 # ----------------------------------------------------------------------- train
 
 def check_train_arguments(*, num_epochs, lr, scheduler, schedule_unit, optimizer,
-                          seed, start_epoch, momentum, lr_hook, schedulers: tuple = (),
+                          seed, start_epoch, momentum, lr_hook, record_updates=0,
+                          schedulers: tuple = (),
                           scheduler_kinds: str = "the framework's own scheduler") -> None:
     """The checks of ``train`` every room makes, before anything changes.
 
@@ -215,6 +263,7 @@ def check_train_arguments(*, num_epochs, lr, scheduler, schedule_unit, optimizer
     check_int("seed", seed, minimum=0)
     check_int("start_epoch", start_epoch, minimum=0)
     check_number("momentum", momentum, minimum=0.0, below=1.0)
+    check_int("record_updates", record_updates, minimum=0)
     if scheduler is not None and not (isinstance(scheduler, (Schedule, *schedulers))
                                       or callable(scheduler)):
         raise TypeError(f"scheduler must be None, a d2l_compat schedule, {scheduler_kinds} "
@@ -289,7 +338,7 @@ class Trainer:
       (one SGD update, its metrics summed) and ``read_lr()`` (the lr that update
       applied, read back from the optimizer: before the step when
       ``READS_LR_BEFORE_STEP``, else after it), then ``end_epoch() -> (loss sum,
-      number correct)``; ``batch_loss()``: the last update's mean loss (``find_lr``);
+      number correct)``; ``batch_loss()``: the last update's mean loss (``find_lr``, ``record_updates``);
     * ``evaluate(data_iter)``: the accuracy (the room's ``evaluate_accuracy_gpu``);
     * ``save_state()`` / ``restore_state(state)``: the net before and after ``find_lr``.
     """
@@ -343,12 +392,13 @@ def train_with(room: type[Trainer], net, train_iter, test_iter, num_epochs: int,
                scheduler=None, device=None, *, schedule_unit: str = "epoch", optimizer=None,
                seed: int = DEFAULT_SEED, animator=True, verbose: bool = True,
                history: History | None = None, start_epoch: int = 0, momentum: float = 0.0,
-               lr_hook=None) -> History:
+               lr_hook=None, record_updates: int = 0) -> History:
     """``train`` of a room (:meth:`Room.train`) with the hooks of ``room``."""
     check_train_arguments(num_epochs=num_epochs, lr=lr, scheduler=scheduler,
                           schedule_unit=schedule_unit, optimizer=optimizer, seed=seed,
                           start_epoch=start_epoch, momentum=momentum, lr_hook=lr_hook,
-                          schedulers=room.SCHEDULERS, scheduler_kinds=room.SCHEDULER_KINDS)
+                          record_updates=record_updates, schedulers=room.SCHEDULERS,
+                          scheduler_kinds=room.SCHEDULER_KINDS)
     by_hand = scheduler is not None and not room.attaches(scheduler, optimizer)
     setter = "lr_hook" if lr_hook is not None else "scheduler" if by_hand else None
     if setter and optimizer is not None and not room.lr_is_settable(optimizer, net):
@@ -371,7 +421,8 @@ def train_with(room: type[Trainer], net, train_iter, test_iter, num_epochs: int,
                                      schedule_unit=unit, lr_hook=lr_hook)
     return train_loop(run, train_iter, lambda: run.evaluate(test_iter), num_epochs, history,
                       start_epoch=start_epoch, animator=animator, verbose=verbose,
-                      lr_hook=lr_of_step(scheduler, per_epoch) if by_hand else lr_hook)
+                      lr_hook=lr_of_step(scheduler, per_epoch) if by_hand else lr_hook,
+                      record_updates=record_updates)
 
 
 def train_signature(train):
@@ -384,34 +435,45 @@ def train_signature(train):
 
 def train_loop(run: Trainer, train_iter, evaluate: Callable[[], float], num_epochs: int,
                history: History, *, start_epoch: int = 0, lr_hook=None, animator=True,
-               verbose: bool = True) -> History:
+               verbose: bool = True, record_updates: int = 0) -> History:
     """Train epochs ``start_epoch .. num_epochs - 1`` with ``run``, recording into ``history``.
 
     Update ``step`` (counted over the whole run: ``epoch * len(train_iter) + i``) first
     sets ``lr_hook(step)`` when there is a hook, then runs ``run.step``; the lr is read
-    back at the epoch's first update and every ``LR_LOG_EVERY`` updates. The epochs,
-    their report and the History are :func:`~d2l_compat.training.fit`'s.
+    back at the epoch's first update and every ``LR_LOG_EVERY`` updates. The first
+    ``record_updates`` updates (from the first of ``start_epoch``) are also recorded as
+    ``(step, lr, loss)`` in ``history.updates``: the lr read back at every one of them,
+    the loss ``run.batch_loss()`` (not called at all when ``record_updates`` is 0). The
+    epochs, their report and the History are :func:`~d2l_compat.training.fit`'s.
     """
     steps_per_epoch = len(train_iter)
     before = run.READS_LR_BEFORE_STEP
+    last_recorded = start_epoch * steps_per_epoch + check_int(
+        "record_updates", record_updates, minimum=0)
 
     def train_epoch(epoch: int) -> EpochStats:
         run.begin_epoch()
-        sampled, count = [], 0
+        sampled, recorded, count = [], [], 0
         for i, (X, y) in enumerate(epoch_batches(train_iter, epoch)):
             step = epoch * steps_per_epoch + i
             if lr_hook is not None:
                 run.set_lr(float(lr_hook(step)))
-            read_lr = i == 0 or step % LR_LOG_EVERY == 0
-            lr = run.read_lr() if read_lr and before else None
+            record = step < last_recorded
+            logged = i == 0 or step % LR_LOG_EVERY == 0
+            lr = run.read_lr() if (logged or record) and before else None
             run.step(X, y)
-            if read_lr:
-                sampled.append((step, lr if before else run.read_lr()))
+            if logged or record:
+                lr = lr if before else run.read_lr()
+            if logged:
+                sampled.append((step, lr))
+            if record:
+                recorded.append((step, lr, run.batch_loss()))
             count += int(y.shape[0])
         loss_sum, correct = run.end_epoch()
         step_lrs = [(step, float(lr)) for step, lr in sampled]  # device reads: once, here
         return EpochStats(as_float(loss_sum), as_float(correct), count, step_lrs[0][1],
-                          [p for p in step_lrs if p[0] % LR_LOG_EVERY == 0])
+                          [p for p in step_lrs if p[0] % LR_LOG_EVERY == 0],
+                          [(step, float(lr), float(loss)) for step, lr, loss in recorded])
 
     return fit(train_epoch, evaluate, num_epochs, history, start_epoch=start_epoch,
                animator=animator, verbose=verbose)

@@ -13,20 +13,18 @@ Importing this module changes no global state (no seeds, no TF config) but one v
 unless you set it, ``TF_ENABLE_ONEDNN_OPTS=1`` before TensorFlow loads
 (:func:`d2l_compat.context.apply_framework_defaults`): TensorFlow enables its oneDNN
 kernels by default only on CPUs with AVX-512, and without them trains LeNet about 2-3x
-slower on an AVX2 CPU. TensorFlow itself is imported with the process's native stderr
-silenced for the duration
-of the import: its C++ libraries log "oneDNN custom operations are on" through absl before
-any log level can be set (``TF_CPP_MIN_LOG_LEVEL`` does not reach those lines), which put
-log noise into every notebook. Python exceptions raised by the import still propagate.
-The only other side effect is registering the three schedule classes with Keras' serialization
-registry under the package name ``d2l_compat`` (:mod:`d2l_compat.keras_extras`), which is
-what lets a saved model that uses them be loaded again.
+slower on an AVX2 CPU. TensorFlow is imported with the process's native stderr silenced
+for the duration of the import: its C++ libraries log "oneDNN custom operations are on"
+through absl before any log level can be set (``TF_CPP_MIN_LOG_LEVEL`` does not reach
+them). Python exceptions raised by the import still propagate. The only other side
+effect is registering the three schedule classes with Keras' serialization registry
+under the package name ``d2l_compat`` (:mod:`d2l_compat.keras_extras`), which lets a
+saved model that uses them be loaded again.
 """
 
 from __future__ import annotations
 
 import weakref
-
 
 from d2l_compat._native import native_stderr_silenced
 from d2l_compat.context import apply_framework_defaults
@@ -45,7 +43,7 @@ from d2l_compat.keras_extras import (KerasBatches, KerasJoinedSchedule,  # noqa:
                                      KerasSchedule, LearningRateSetter, LRFinderCallback,
                                      PerEpoch, TrainCallback, applied_lrs, attached_schedule,
                                      lr_is_settable, native_schedule, schedule_and_unit)
-from d2l_compat.lenet import lenet_weights, match_layers, to_layout
+from d2l_compat.lenet import from_layout, lenet_weights, match_layers, to_layout
 from d2l_compat.lr_finder import LRFinderResult
 from d2l_compat.schedules import Schedule
 from d2l_compat.training import History
@@ -106,7 +104,6 @@ load_data_fashion_mnist = rooms.data_loader("NHWC", _to_tensors, """Fashion-MNIS
 
 
 # ---------------------------------------------------------------------------- model
-
 def load_lenet_weights(net: keras.Model, weights) -> keras.Model:
     """Load LeNet ``weights`` (canonical layout, from :func:`lenet_weights`) into ``net``.
 
@@ -115,17 +112,26 @@ def load_lenet_weights(net: keras.Model, weights) -> keras.Model:
     kernels ``(in, out)``, and the rows of the first ``Dense`` permuted to the
     height-width-channel order in which ``Flatten`` walks NHWC features, so an image
     gives the same logits as in the NCHW frameworks). Any built net with LeNet's layer
-    shapes works; other shapes raise ``ValueError`` before anything changes.
-    Returns ``net``.
+    shapes works; other shapes raise ``ValueError`` before anything changes. Returns ``net``.
     """
-    layers = [layer for layer in net.layers
-              if isinstance(layer, (keras.layers.Conv2D, keras.layers.Dense))]
-    for layer, kernel, bias in match_layers(layers, to_layout(weights, "HWIO"),
-                                            lambda layer: (layer.kernel.shape,
-                                                           layer.bias.shape)):
+    for layer, kernel, bias in match_layers(_weight_layers(net), to_layout(weights, "HWIO"),
+                                            lambda la: (la.kernel.shape, la.bias.shape)):
         layer.kernel.assign(kernel)
         layer.bias.assign(bias)
     return net
+
+
+def _weight_layers(net: keras.Model) -> list:
+    return [la for la in net.layers if isinstance(la, (keras.layers.Conv2D, keras.layers.Dense))]
+
+
+def lenet_weights_of(net: keras.Model) -> dict:
+    """The canonical LeNet weights of ``net`` now (the inverse of :func:`load_lenet_weights`)."""
+    return from_layout([(la.kernel.numpy(), la.bias.numpy()) for la in _weight_layers(net)],
+                       "HWIO")
+
+
+dead_relu_fraction = rooms.dead_relu_fraction_of(FRAMEWORK, lenet_weights_of)
 
 
 def lenet(seed: int = DEFAULT_SEED) -> keras.Sequential:
@@ -158,10 +164,7 @@ def num_params(net: keras.Model) -> int:
     return int(net.count_params())
 
 
-# ----------------------------------------------------------------- schedule adapters
-
 # ------------------------------------------------------------------ compiled steps
-
 _PREDICT = weakref.WeakKeyDictionary()  # net -> its compiled count-correct function
 
 

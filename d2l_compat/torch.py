@@ -20,7 +20,7 @@ from d2l_compat import common, rooms
 from d2l_compat.common import *  # noqa: F401,F403  (re-exported: the shared D2L names)
 from d2l_compat.context import DEFAULT_SEED
 from d2l_compat.devices import choose_device
-from d2l_compat.lenet import lenet_weights, match_layers, to_layout
+from d2l_compat.lenet import from_layout, lenet_weights, match_layers, to_layout
 from d2l_compat.lr_finder import LRFinderResult
 from d2l_compat.schedules import Schedule, schedule_from_config, schedule_to_config
 from d2l_compat.training import History
@@ -65,14 +65,26 @@ def load_lenet_weights(net: nn.Module, weights) -> nn.Module:
     average-pooling variant); other shapes raise ``ValueError`` before anything changes.
     Returns ``net``.
     """
-    layers = [m for m in net.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
-    matched = match_layers(layers, to_layout(weights, "OIHW"),
+    matched = match_layers(_weight_layers(net), to_layout(weights, "OIHW"),
                            lambda layer: (layer.weight.shape, layer.bias.shape))
     with torch.no_grad():
         for layer, w, b in matched:
             layer.weight.copy_(torch.from_numpy(w))
             layer.bias.copy_(torch.from_numpy(b))
     return net
+
+
+def _weight_layers(net: nn.Module) -> list:
+    return [m for m in net.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
+
+
+def lenet_weights_of(net: nn.Module) -> dict:
+    """The canonical LeNet weights of ``net`` now (the inverse of :func:`load_lenet_weights`)."""
+    return from_layout([(layer.weight.detach().cpu().numpy(), layer.bias.detach().cpu().numpy())
+                        for layer in _weight_layers(net)], "OIHW")
+
+
+dead_relu_fraction = rooms.dead_relu_fraction_of(FRAMEWORK, lenet_weights_of)
 
 
 def lenet(seed: int = DEFAULT_SEED) -> nn.Sequential:

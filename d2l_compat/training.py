@@ -5,6 +5,10 @@ A framework room supplies two callables and this module does the rest:
 * ``train_epoch(epoch) -> EpochStats``: one pass over the training data with the
   framework's optimizer, returning sums and the lr read back from the optimizer;
 * ``evaluate() -> float``: test accuracy.
+
+How a run that did not train is named is written once, here: :func:`outcome` (its three
+wordings) and :data:`FAILED`, the word tables use for any of them (:attr:`History.failed`,
+:func:`failed_runs`).
 """
 
 from __future__ import annotations
@@ -49,7 +53,7 @@ def collapse_epoch(train_losses) -> int | None:
 
     >>> collapse_epoch([1.2, 0.6, 0.5, 2.31, 2.30])
     3
-    >>> collapse_epoch([2.30, 2.28, 2.25]) is None   # never trained: not a collapse
+    >>> collapse_epoch([2.30, 2.28, 2.25]) is None   # at chance in every epoch: no collapse
     True
     >>> collapse_epoch([2.18, 2.25, 1.9, 0.9]) is None   # an early plateau: not learned yet
     True
@@ -64,14 +68,20 @@ def collapse_epoch(train_losses) -> int | None:
 
 
 STUCK = "at chance in every epoch"  # how tables and summaries name such a run
+ENDED_AT_CHANCE = "ended at chance"  # left chance level for a while, never learned, back
+FAILED = "failed"
+"""The one word for a run whose :func:`outcome` is not empty (at chance in every epoch,
+collapsed, diverged or ended at chance), in tables: "1 of 3 failed"."""
 
 
 def stuck_at_chance(train_losses) -> bool:
-    """True when every epoch's training loss is at chance level: the run never trained.
+    """True when every epoch's training loss is at chance level (:data:`STUCK`).
 
-    Such a run is not *collapsed* (:func:`collapse_epoch`: it never learned, so it could
-    not lose it), yet it ends no better than guessing; a run at a rate too large for its
-    first updates ends so (or collapses within its first epoch, which looks the same).
+    The epoch means cannot tell a run that never trained from one that broke within its
+    first epoch (it learned for some updates, then fell back): both read so; the
+    per-update losses (``train(..., record_updates=n)``) tell them apart. Such a run is
+    not *collapsed* in the sense of :func:`collapse_epoch` (no epoch mean ever showed it
+    learned), yet it ends no better than guessing.
     Chance level is ``COLLAPSE_FRACTION * CHANCE_LOSS``; a non-finite loss is divergence,
     not this. An empty list is not stuck.
 
@@ -91,15 +101,25 @@ def outcome(history: "History") -> str:
 
     * ``at chance in every epoch``: the epoch-mean training loss never left chance level
       (the run never trained, or broke within its first epoch: the epoch means cannot
-      tell these apart; :func:`stuck_at_chance`);
+      tell these apart -- never write "never trained" from them; the per-update losses of
+      ``train(..., record_updates=n)`` can; :func:`stuck_at_chance`);
     * ``collapsed in epoch k``: it trained, then its loss went back to chance level in
       epoch ``k`` (:func:`collapse_epoch`);
-    * ``diverged in epoch k``: its loss became NaN or infinite in epoch ``k``.
+    * ``diverged in epoch k``: its loss became NaN or infinite in epoch ``k``;
+    * ``ended at chance``: none of the above, yet its last epoch's loss is at chance level
+      (it left chance level for a while, never far enough to count as learned).
+
+    A run with any of these has *failed* (:attr:`History.failed`); a table counting
+    them says :data:`FAILED` ("2 of 5 failed", :func:`failed_runs`), and names the kind
+    with the words above where it matters.
 
     >>> h = History("jax", epochs=[EpochRecord(e, 0.5, l, 0.1, 0.1, 1.0, 1.0)
     ...                            for e, l in enumerate([2.31, 2.30])])
     >>> outcome(h)
     'at chance in every epoch'
+    >>> outcome(History("jax", epochs=[EpochRecord(e, 0.5, l, 0.1, 0.1, 1.0, 1.0)
+    ...                               for e, l in enumerate([2.31, 2.13, 2.30])]))
+    'ended at chance'
     """
     notes = [STUCK] if history.stuck else []
     collapse = history.collapsed_at
@@ -110,7 +130,21 @@ def outcome(history: "History") -> str:
         notes.append(f"collapsed in epoch {collapse}")
     if history.diverged:
         notes.append(f"diverged in epoch {history.epochs[-1].epoch}")
+    if not notes and history.epochs and stuck_at_chance(history.train_loss[-1:]):
+        notes.append(ENDED_AT_CHANCE)
     return ", ".join(notes)
+
+
+def failed_runs(histories) -> int:
+    """How many of ``histories`` failed (:attr:`History.failed`: at chance in every epoch,
+    collapsed, diverged or ended at chance; see :func:`outcome`).
+
+    >>> ok = History("jax", epochs=[EpochRecord(0, 0.5, 0.9, 0.7, 0.7, 1.0, 1.0)])
+    >>> stuck = History("jax", epochs=[EpochRecord(0, 0.5, 2.31, 0.1, 0.1, 1.0, 1.0)])
+    >>> failed_runs([ok, stuck, stuck]), f"{failed_runs([ok, stuck])} of 2 {FAILED}"
+    (2, '1 of 2 failed')
+    """
+    return sum(bool(h.failed) for h in histories)
 
 
 @dataclass
@@ -122,6 +156,7 @@ class EpochStats:
     count: int           # number of examples
     lr: float            # lr of the epoch's first update, read back from the optimizer
     step_lrs: list = field(default_factory=list)  # [(update index, lr)] sampled
+    updates: list = field(default_factory=list)   # [(update index, lr, loss)] recorded
 
 
 @dataclass
@@ -152,6 +187,10 @@ class History:
     step_lrs: list = field(default_factory=list)
     diverged: bool = False
     collapsed_at: int | None = None    # epoch whose training loss was back at chance level
+    updates: list = field(default_factory=list)
+    """``[(step, lr, loss)]`` of the first updates (``train(..., record_updates=n)``):
+    update index over the run, the lr it applied (read back) and its minibatch's mean
+    training loss; empty unless asked for."""
 
     def column(self, name: str) -> list:
         return [getattr(record, name) for record in self.epochs]
@@ -176,6 +215,22 @@ class History:
     def collapsed(self) -> bool:
         """True when the training loss returned to chance level (see ``collapse_epoch``)."""
         return self.collapsed_at is not None
+
+    @property
+    def update_losses(self) -> list[float]:
+        """The mean minibatch loss of each recorded update (see ``updates``)."""
+        return [loss for _, _, loss in self.updates]
+
+    @property
+    def update_lrs(self) -> list[float]:
+        """The lr each recorded update applied, read back from the optimizer."""
+        return [lr for _, lr, _ in self.updates]
+
+    @property
+    def failed(self) -> bool:
+        """True when the run did not train: at chance in every epoch, collapsed,
+        diverged or ended at chance (:func:`outcome` is not empty)."""
+        return bool(outcome(self))
 
     @property
     def stuck(self) -> bool:
@@ -215,7 +270,11 @@ class History:
                 f"{self.examples_per_sec:.1f} examples/sec on {self.device}")
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        """The fields as plain types; ``updates`` only when some were recorded."""
+        data = asdict(self)
+        if not data["updates"]:
+            del data["updates"]
+        return data
 
     @classmethod
     def from_dict(cls, data: dict) -> "History":
@@ -224,6 +283,8 @@ class History:
             EpochRecord(**{k: math.nan if v is None else v for k, v in record.items()})
             for record in data.get("epochs", [])]
         data["step_lrs"] = [tuple(pair) for pair in data.get("step_lrs", [])]
+        data["updates"] = [(step, *(math.nan if v is None else v for v in rest))
+                           for step, *rest in data.get("updates", [])]
         history = cls(**data)
         if "collapsed_at" not in data:  # written before collapses were recorded
             record = history.collapse_record()
@@ -255,7 +316,7 @@ def fit(train_epoch, evaluate, num_epochs: int, history: History, *, start_epoch
     check_int("num_epochs", num_epochs, minimum=1)
     check_int("start_epoch", start_epoch, minimum=0)
     if animator is True:
-        animator = Animator(xlabel="epoch", xlim=[1, num_epochs],
+        animator = Animator(xlabel="epoch", xlim=[0, max(num_epochs - 1, 1)],
                             legend=["train loss", "train acc", "test acc"],
                             min_interval=LIVE_PLOT_INTERVAL)
     bar = None
@@ -273,6 +334,8 @@ def fit(train_epoch, evaluate, num_epochs: int, history: History, *, start_epoch
                              examples_per_sec=stats.count / seconds, seconds=seconds)
         history.epochs.append(record)
         history.step_lrs.extend((int(s), float(lr)) for s, lr in stats.step_lrs)
+        history.updates.extend((int(s), float(lr), float(loss))
+                               for s, lr, loss in stats.updates)
         collapse = None if history.collapsed else history.collapse_record()
         if collapse is not None:  # the first time: say so now, and go on training
             history.collapsed_at = collapse.epoch
@@ -283,14 +346,14 @@ def fit(train_epoch, evaluate, num_epochs: int, history: History, *, start_epoch
             history.diverged = True
             print(f"stopped: training diverged in epoch {epoch} (lr {record.lr:g})")
             break
-        progress = (f"epoch {epoch + 1}/{num_epochs}: train loss {record.train_loss:.3f}, "
+        progress = (f"epoch {epoch} of {num_epochs}: train loss {record.train_loss:.3f}, "
                     f"test acc {test_acc:.3f}")
         if bar is not None:
             bar.set_postfix_str(progress.split(": ", 1)[1], refresh=False)
             bar.update()
         if animator:
             animator.title = progress
-            animator.add(epoch + 1, (record.train_loss, record.train_acc, test_acc))
+            animator.add(epoch, (record.train_loss, record.train_acc, test_acc))
     if bar is not None:
         bar.close()
     if animator:

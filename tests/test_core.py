@@ -75,7 +75,7 @@ def test_fit_shows_progress_per_epoch(capsys):
     animator = plotting.Animator(live=False)
     fit(_scripted_epochs([0.3, 0.2], [2.0, 1.0]), lambda: 0.75, 2, History(framework="jax"),
         animator=animator)
-    assert animator.title == "epoch 2/2: train loss 1.000, test acc 0.750"  # the live plot's
+    assert animator.title == "epoch 1 of 2: train loss 1.000, test acc 0.750"  # the live plot's
     err = capsys.readouterr().err  # outside Jupyter: a tqdm bar over the epochs
     assert "2/2" in err and "train loss 1.000, test acc 0.750" in err
     fit(_scripted_epochs([0.3], [2.0]), lambda: 0.75, 1, History(framework="jax"),

@@ -17,8 +17,8 @@ import pytest
 from conftest import framework_missing
 from d2l_compat import ROOMS
 from d2l_compat.loader import ArrayBatches
-from d2l_compat.lenet import (LENET_FEATURES, LENET_SHAPES, cross_entropy, lenet_forward,
-                               lenet_loss_and_grads, lenet_sgd_step, lenet_weights,
+from d2l_compat.lenet import (LENET_FEATURES, LENET_SHAPES, cross_entropy, dead_relus,
+                               lenet_forward, lenet_loss_and_grads, lenet_sgd_step, lenet_weights,
                                match_layers, to_layout, xavier_bound)
 
 pytestmark = pytest.mark.slow  # an SGD update in every room: left out of make unit
@@ -272,3 +272,28 @@ def test_one_sgd_update_in_the_room_gives_the_reference_loss(room, room_batch):
     # the reference's updated (float64) weights load into the room and agree as well
     reloaded = room.logits(d2l.load_lenet_weights(d2l.lenet(), updated), X)
     np.testing.assert_allclose(reloaded, expected, rtol=RTOL, atol=ATOL)
+
+
+def test_dead_relus_match_the_activations_torch_computes(batch):
+    """The numpy count of dead ReLU units against a direct look at torch's ReLU outputs
+    (forward hooks), on weights whose negative biases kill some units, not all."""
+    d2l = ROOM_ADAPTERS[0].d2l
+    import torch
+    X, _ = batch
+    weights = lenet_weights(0)
+    rng = np.random.default_rng(7)
+    weights = {name: (w, -rng.uniform(0.0, 0.15, b.shape).astype(np.float32))
+               for name, (w, b) in weights.items()}
+    net = d2l.load_lenet_weights(d2l.lenet(), weights)
+    outputs = []
+    for module in net:
+        if isinstance(module, torch.nn.ReLU):
+            module.register_forward_hook(lambda m, i, out: outputs.append(out.detach().numpy()))
+    with torch.no_grad():
+        net(torch.from_numpy(X))
+    direct = [float(1 - (a > 0).any(axis=(0, 2, 3) if a.ndim == 4 else 0).mean())
+              for a in outputs]
+    assert len(direct) == 4 and any(0 < f < 1 for f in direct), direct
+    expected = dead_relus(weights, X)
+    assert list(expected.values()) == direct
+    assert d2l.dead_relu_fraction(net, torch.from_numpy(X)) == expected

@@ -16,6 +16,7 @@ import pytest  # noqa: E402
 from d2l_compat.lr_finder import (  # noqa: E402
     DEFAULT_RULE,
     MIN_POINTS,
+    WALL_HOLD,
     LRFinderResult,
     LRRangeTest,
     find_wall,
@@ -267,7 +268,10 @@ def test_find_wall_validation_names_the_parameter(jump):
 def broken_network_curve():
     """What PyTorch's LeNet sweep did: a noisy plateau at ln 10, a short descent to
     2.11 ending at lr 0.3, a jump (the net breaks), then noise around 2.25 with a
-    lucky batch at 1.6 late in the sweep -- and never 4 x the best, so it completes."""
+    lucky batch at 1.6 late in the sweep -- and never 4 x the best, so it completes.
+    The lucky batch comes after the WALL_HOLD points that find_wall watches: smoothed,
+    one lucky batch is a dip over several points, which within them reads as a
+    recovery from the jump."""
     rng = np.random.default_rng(0)
     lrs = lr_sweep()
     x = np.log10(lrs)
@@ -277,7 +281,7 @@ def broken_network_curve():
     broken = np.flatnonzero(x > np.log10(0.3))
     losses[broken] -= 0.06
     losses[broken[0]] = 2.6                              # the jump
-    losses[broken[0] + 8] = 1.6                          # a lucky batch afterwards
+    losses[broken[0] + WALL_HOLD + 2] = 1.6              # a lucky batch afterwards
     return lrs, losses, lrs[broken[0]]
 
 
@@ -297,6 +301,87 @@ def test_rules_stop_at_the_wall_of_a_broken_network():
     smoothed = res.smoothed[res.skip_start:]
     grad = np.gradient(smoothed, np.log10(res.lrs[res.skip_start:]))
     assert res.lrs[res.skip_start:][np.argmin(grad[:np.argmin(smoothed) + 1])] > wall_lr
+
+
+def descent_valley_blowup():
+    """A 300-point sweep like LeNet's long one: a noisy plateau at ln 10, a steep
+    descent in which two bad minibatches (raw loss up by 1.2) lift the smoothed
+    loss for a few points, a valley at 1.0, then the blow-up. Returns the raw
+    losses, the index of the first descent spike, the valley's first index and the
+    blow-up's first index."""
+    rng = np.random.default_rng(1)
+    lrs = lr_sweep(1e-4, 10.0, 300)
+    x = np.log10(lrs)
+    losses = 2.30 + 0.02 * rng.standard_normal(len(lrs))
+    descent = np.flatnonzero((x > -2.0) & (x <= -0.7))
+    losses[descent] -= 1.3 * (x[descent] + 2.0) / 1.3
+    valley = np.flatnonzero((x > -0.7) & (x <= -0.4))
+    losses[valley] -= 1.3
+    blowup = np.flatnonzero(x > -0.4)
+    losses[blowup] = 2.5 + 3.0 * (x[blowup] + 0.4)      # 2.5 at once, then up and up
+    spikes = descent[[len(descent) // 3, 2 * len(descent) // 3]]
+    losses[spikes] += 1.2
+    return losses, spikes[0], valley[0], blowup[0]
+
+
+def test_wall_comes_after_the_valley_not_in_a_steep_descent():
+    losses, spike, valley, blowup = descent_valley_blowup()
+    s = smooth_losses(losses)
+    steps = np.diff(s)
+    # The spike is the first sudden rise (> 5 typical steps), inside the descent ...
+    assert np.flatnonzero(steps > 5 * np.median(np.abs(steps)))[0] + 1 == spike
+    # ... and the descent takes it back: the loss goes on to a lower minimum.
+    assert s[spike:valley].min() < s[:spike].min()
+    wall = find_wall(s)
+    assert wall == blowup
+    assert valley <= int(np.argmin(s[:wall])) < wall   # the rules read the whole valley
+    res = drive(losses, start_lr=1e-4, end_lr=10.0, num_steps=300)
+    assert res.wall_lr == res.lrs[blowup]
+    assert res.lrs[valley] < 10 * res.suggestions["minimum_div_10"] < res.lrs[blowup]
+    assert res.lrs[spike] < res.suggestions["steepest"] < res.lrs[valley]
+
+
+def test_a_falling_curve_has_no_wall():
+    # Strictly falling, its steps growing a hundredfold: a steep fall is no wall.
+    curve = 2.3 - 1e-3 * 1.1 ** np.arange(50)
+    assert np.all(np.diff(curve) < 0)
+    assert find_wall(curve) == len(curve)
+    assert find_wall(curve, jump=0.1) == len(curve)
+    res = drive(curve, start_lr=1e-4, end_lr=1.0, num_steps=50, beta=0.0)
+    assert res.stop_reason == "completed" and res.wall_lr is None
+
+
+def test_a_blow_up_is_the_wall():
+    lrs = lr_sweep()
+    curve = np.r_[np.full(40, 2.3), np.linspace(2.3, 1.0, 40), [3.0, 6.0, 9.0, 12.0]]
+    assert find_wall(curve) == 80                        # the first point of the blow-up
+    # Cut by the divergence stop: fewer than WALL_HOLD points follow the jump.
+    res = run_range_test(quad_wall)
+    assert res.stop_reason == "diverged"
+    assert res.wall_lr == res.lrs[-1] == lrs[int(np.argmax(lrs > 1.0))]
+
+
+@pytest.mark.parametrize("points_up, wall", [(WALL_HOLD, 21), (WALL_HOLD - 1, None)])
+def test_a_rise_is_the_wall_only_if_it_stays_up(points_up, wall):
+    # Steps of 0.05 (median 0.05, threshold 0.25), a jump of 0.6 that holds for
+    # `points_up` points, then back below the running minimum 2.0.
+    curve = np.r_[np.linspace(3.0, 2.0, 21), np.full(points_up, 2.6), np.linspace(1.95, 1.5, 10)]
+    assert find_wall(curve) == (len(curve) if wall is None else wall)
+    # At the end of a curve, a jump that stays up to the last point is the wall.
+    assert find_wall(np.r_[np.linspace(3.0, 2.0, 21), np.full(3, 2.6)]) == 21
+
+
+def test_a_single_lucky_point_after_the_jump_is_no_recovery():
+    # Back down to 1.5 for one point, then up again above half way (2.3): the wall
+    # stays at the jump, and the rules do not read the lucky point.
+    descent = np.linspace(3.0, 2.0, 21)
+    curve = np.r_[descent, np.full(3, 2.6), 1.5, np.full(5, 2.6)]
+    assert find_wall(curve) == 21
+    lrs = lr_sweep(1e-5, 1.0, len(curve))
+    assert suggest_minimum_div_10(lrs, curve) == lrs[20] / 10
+    # Two points back down (the second below half way) are a recovery.
+    recovered = np.r_[descent, np.full(3, 2.6), 1.5, 1.4, np.full(5, 1.3)]
+    assert find_wall(recovered) == len(recovered)
 
 
 @pytest.mark.parametrize("rule", [suggest_steepest, suggest_minimum_div_10, suggest_valley])

@@ -97,26 +97,101 @@ def history(losses, test_acc):
 def test_cross_machine_metrics_within_the_seed_spread_pass_and_outside_fail():
     seeds = {s: {"baseline": history([1.0, 0.5, 0.30 + 0.02 * s], acc)}
              for s, acc in enumerate([0.89, 0.88, 0.90])}  # spread: 0.02 and 0.04
-    inside = {"baseline": history([1.0, 0.6, 0.33], 0.905)}
-    assert regress.compare_metrics(seeds, inside, "jax/lenet") == ([], [])
+    inside = {"baseline": history([1.0, 0.6, 0.33], 0.895)}
+    check = regress.compare_metrics(seeds, inside, "jax/lenet")
+    assert (check.differences, check.notes, check.coin_flips) == ([], [], [])
+    [row] = check.runs
+    assert row.row() == ["jax/lenet", "baseline", "0.895 / 0.330",
+                         "seed 0 0.890; 0.880–0.900 over 3 seeds", regress.RANGE]
+    # outside min..max of the seeds but within ±spread of seed 0: passes, and says so
+    beyond = {"baseline": history([1.0, 0.6, 0.33], 0.905)}
+    check = regress.compare_metrics(seeds, beyond, "jax/lenet")
+    assert check.differences == [] and check.runs[0].verdict == regress.SPREAD
     outside = {"baseline": history([1.0, 0.6, 0.33], 0.86)}
-    [difference], _ = regress.compare_metrics(seeds, outside, "jax/lenet")
+    check = regress.compare_metrics(seeds, outside, "jax/lenet")
+    [difference] = check.differences
     assert "test_acc 0.860, reference 0.890: outside spread over 3 seeds ±0.020" in str(difference)
+    assert check.runs[0].verdict == f"{regress.OUTSIDE} (test_acc)"
 
 
-def test_one_seed_uses_the_default_tolerance_and_collapses_are_reported():
+def test_one_seed_uses_the_default_tolerance_and_failed_runs_are_reported():
     reference = {0: {"baseline": history([1.0, 0.5, 0.3], 0.89)}}
     near = {"baseline": history([1.0, 0.5, 0.3 + 0.04], 0.89 - 0.015)}
-    assert regress.compare_metrics(reference, near, "pytorch/lenet") == ([], [])
+    check = regress.compare_metrics(reference, near, "pytorch/lenet")
+    assert check.differences == [] and check.runs[0].verdict == regress.TOLERANCE
+    assert check.runs[0].reference == "seed 0 0.890; one seed"
     collapsed = {"baseline": history([1.0, 0.5, 2.31, 2.30], 0.1)}
-    differences, notes = regress.compare_metrics(reference, collapsed, "pytorch/lenet")
-    note = outcome_note(collapsed["baseline"])  # " (collapsed ... epoch ...)": the tables' words
-    assert note.startswith(" (collapsed") and "epoch" in note
-    assert notes == [f"pytorch/lenet baseline: re-execution{note}"]
-    assert {d.detail.split()[2] for d in differences} == {"test_acc", "train_loss"}
-    assert all("default tolerance" in d.detail and note in d.detail for d in differences)
+    check = regress.compare_metrics(reference, collapsed, "pytorch/lenet")
+    note = outcome_note(collapsed["baseline"])  # the tables' words
+    assert note == " (collapsed in epoch 2)"
+    assert check.notes == [f"pytorch/lenet baseline: re-execution{note}"]
+    # trained in the reference, failed here, and no record says it is a coin flip
+    outcome_change, *metrics = check.differences
+    assert "the outcome changed" in outcome_change.detail and outcome_change.fails
+    assert {d.detail.split()[2] for d in metrics} == {"test_acc", "train_loss"}
+    assert all("default tolerance" in d.detail and note in d.detail for d in metrics)
+    assert check.runs[0].verdict == f"{regress.OUTSIDE} (the outcome changed)"
+    assert check.coin_flips == []
     diverged = {"baseline": history([1.0, math.nan], 0.1)}
-    assert regress.compare_metrics(reference, diverged, "pytorch/lenet")[0]
+    assert regress.compare_metrics(reference, diverged, "pytorch/lenet").differences
+
+
+def test_a_known_coin_flip_that_flips_is_reported_apart_from_regressions():
+    trained = history([1.0, 0.5, 0.30], 0.89)
+    at_chance = history([2.31, 2.303, 2.303], 0.1)
+    # the committed records of one chapter: mxnet failed in seed 0, the others trained
+    reference = {"pytorch": {0: {"multi_factor": trained, "baseline": trained},
+                             1: {"multi_factor": history([1.0, 0.5, 0.31], 0.88),
+                                 "baseline": trained}},
+                 "mxnet": {0: {"multi_factor": at_chance, "baseline": trained}},
+                 "jax": {0: {"no_warmup": at_chance}, 1: {"no_warmup": at_chance}}}
+    flips = regress.known_coin_flips(reference)
+    assert flips == {"multi_factor": "failed in 1 of 3 reference records: mxnet seed 0 "
+                                     "(at chance in every epoch)"}  # no_warmup: always failed
+    # pytorch's run fails on this machine: a coin flip, neither failing nor passing silently
+    rerun = {"multi_factor": history([2.32, 2.303, 2.303], 0.1), "baseline": trained}
+    check = regress.compare_metrics(reference["pytorch"], rerun, "pytorch/lr_scheduler", flips)
+    assert check.differences == []
+    assert check.coin_flips == [
+        "pytorch/lr_scheduler multi_factor: failed: at chance in every epoch here, trained "
+        "in reference seed 0; a known coin flip (failed in 1 of 3 reference records: mxnet "
+        "seed 0 (at chance in every epoch))"]
+    assert [r.verdict for r in check.runs] == [regress.COIN_FLIP, regress.RANGE]
+    report = regress.Report(comparisons={"pytorch/lr_scheduler": regress.WITHIN_SPREAD},
+                            differences=check.differences, notes=check.notes,
+                            runs=check.runs, coin_flips=check.coin_flips)
+    assert report.passed and report.exit_status == regress.EXIT_COIN_FLIPS == 3
+    text = report.markdown("full", "a test")
+    assert "**COIN FLIPS**: no regression, but 1 coin flip" in text
+    assert "## Coin flips" in text and "## Failed runs" in text
+    assert ("| pytorch/lr_scheduler | multi_factor | 0.100 / 2.303 (failed: at chance in "
+            "every epoch) | seed 0 0.890; 0.880–0.890 over 2 seeds | coin flip |") in text
+    # mxnet's run trains on this machine: the flip the other way is a coin flip too
+    check = regress.compare_metrics(reference["mxnet"], {"multi_factor": trained},
+                                    "mxnet/lr_scheduler", flips)
+    assert check.differences == [] and len(check.coin_flips) == 1
+    assert check.coin_flips[0].startswith("mxnet/lr_scheduler multi_factor: trained here, "
+                                          "failed: at chance in every epoch in reference")
+    # without the other frameworks' evidence the same flip is a regression
+    check = regress.compare_metrics(reference["pytorch"], rerun, "pytorch/lr_scheduler")
+    assert check.coin_flips == [] and any(d.fails for d in check.differences)
+    report = regress.Report(differences=check.differences, coin_flips=[])
+    assert report.exit_status == regress.EXIT_FAILED
+    assert report.summary().startswith("**FAILED**: ")
+    # a coin flip whose outcome did not flip is compared like any other run
+    check = regress.compare_metrics(reference["pytorch"], {"multi_factor": trained},
+                                    "pytorch/lr_scheduler", flips)
+    assert check.coin_flips == [] and check.runs[0].verdict == regress.RANGE
+
+
+def test_the_verdict_line_and_exit_status():
+    assert regress.Report().summary() == "**PASSED**: no regression, no coin flip"
+    assert regress.Report().exit_status == regress.EXIT_PASSED == 0
+    failed = regress.Report(failures=["x failed"], coin_flips=["a flip"])
+    assert failed.exit_status == regress.EXIT_FAILED == 1
+    assert failed.summary() == "**FAILED**: 1 failed execution, 0 regressions; 1 coin flip"
+    information = regress.Difference("nb", 1, "other text", fails=False)
+    assert regress.Report(differences=[information]).exit_status == 0
 
 
 @pytest.mark.slow  # starts a Dask cluster
@@ -139,7 +214,7 @@ def test_make_regress_on_the_grid_records_a_baseline_then_catches_a_change(
     assert regress.main(args) == 1
     report = (build / "regress/report.md").read_text()
     assert "| pytorch/probe | exact (same machine), after sanitizing |" in report
-    assert "**FAILED**" in report
+    assert "**FAILED**: 1 regression; 0 coin flips" in report
     differing = [line for line in report.splitlines() if line.startswith("- pytorch/probe")]
     assert differing == [f"- pytorch/probe, cell 3: stdout, line 3: expected '{last}0', got '{last}'"]
     assert f"  -{last}0\n  +{last}\n" in report  # the difflib diff below it

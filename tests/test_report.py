@@ -112,13 +112,13 @@ class TestPlotRuns:
             loss_ax, acc_ax = fig.axes
             assert [ax.get_ylabel() for ax in fig.axes] == ["training loss", "test accuracy"]
             assert loss_ax.get_yscale() == "log" and acc_ax.get_yscale() == "linear"
-            # One line per run, and the collapse mark: x = epoch + 1.
+            # One line per run, and the collapse mark: x = the 0-based epoch.
             lines = [line for line in acc_ax.get_lines() if line.get_marker() != "x"]
             assert [line.get_label() for line in lines] == list(runs)
-            assert list(lines[0].get_xdata()) == [1, 2, 3]
+            assert list(lines[0].get_xdata()) == [0, 1, 2]
             assert list(lines[3].get_ydata()) == [0.5, 0.1]  # diverged: stops at epoch 1
             (mark,) = [line for line in acc_ax.get_lines() if line.get_marker() == "x"]
-            assert list(mark.get_xdata()) == [2] and list(mark.get_ydata()) == [0.1]
+            assert list(mark.get_xdata()) == [1] and list(mark.get_ydata()) == [0.1]
             assert mark.get_color() == lines[2].get_color()  # no_warmup's color
             # The legend is the figure's, below the panels, with the collapse marker.
             assert loss_ax.get_legend() is None and acc_ax.get_legend() is None
@@ -249,15 +249,15 @@ def test_conclusions_say_which_hold_in_which_mode():
 
 def test_seed_table_and_count_beats(per_seed):
     assert report.seed_table(per_seed) == "\n".join([
-        "| run | mean test acc | min – max | collapsed |",
+        "| run | mean test acc | min – max | failed |",
         "|---|---|---|---|",
-        "| baseline | 0.826 | 0.801 – 0.850 | 0 of 2 |",
-        "| cosine | 0.825 | 0.800 – 0.850 | 0 of 2 |",
-        "| no_warmup | 0.475 | 0.100 – 0.850 | 1 of 2 |",
-        "| too_large | 0.475 | 0.100 – 0.850 | 0 of 2; 1 diverged |"])
+        "| baseline | 0.826 | 0.801 – 0.850 | 0 of 2 failed |",
+        "| cosine | 0.825 | 0.800 – 0.850 | 0 of 2 failed |",
+        "| no_warmup | 0.475 | 0.100 – 0.850 | 1 of 2 failed (seed 0: collapsed in epoch 1) |",
+        "| too_large | 0.475 | 0.100 – 0.850 | 1 of 2 failed (seed 0: diverged in epoch 1) |"])
     # A diverged seed is left out of the mean and range, and counted.
     assert report.seed_table(per_seed, "train_loss").splitlines()[-1] == (
-        "| too_large | 0.350 | 0.350 – 0.350 | 0 of 2; 1 diverged |")
+        "| too_large | 0.350 | 0.350 – 0.350 | 1 of 2 failed (seed 0: diverged in epoch 1) |")
     assert report.count_beats(per_seed, "baseline", "cosine") == (1, 2)  # seed 1: a tie
     assert report.count_beats(per_seed, "cosine", "baseline", "train_loss") == (1, 2)
     assert report.count_beats(per_seed, "baseline", "no_warmup") == (1, 2)
@@ -275,7 +275,57 @@ def test_runs_at_chance_in_every_epoch_are_reported(per_seed):
         "none of 2 runs collapsed; 1 at chance in every epoch: no_warmup; none diverged")
     per_seed[1]["no_warmup"] = stuck
     assert report.seed_table(per_seed).splitlines()[4] == (
-        "| no_warmup | 0.100 | 0.100 – 0.100 | 1 of 2; 1 at chance in every epoch |")
+        "| no_warmup | 0.100 | 0.100 – 0.100 | 2 of 2 failed (seed 0: collapsed in epoch 1; "
+        "seed 1: at chance in every epoch) |")
+    # never "collapsed" for a run at chance in every epoch
+    assert "collapsed" not in report.failed_count({1: stuck})
+    assert report.failed_count({1: stuck}) == "1 of 1 failed (seed 1: at chance in every epoch)"
+
+
+def test_failed_count_names_each_failure_in_the_outcome_words(runs):
+    assert report.failed_count({0: runs["baseline"], 3: runs["no_warmup"],
+                                5: runs["too_large"]}) == (
+        "2 of 3 failed (seed 3: collapsed in epoch 1; seed 5: diverged in epoch 1)")
+    assert report.failed_count([runs["no_warmup"], runs["no_warmup"], runs["cosine"]]) == (
+        "2 of 3 failed (2 collapsed in epoch 1)")
+    assert report.failed_count([runs["cosine"]]) == "0 of 1 failed"
+    with pytest.raises(ValueError, match="runs is empty"):
+        report.failed_count({})
+    with pytest.raises(TypeError, match=r"runs\[2\] must hold Histories, got float"):
+        report.failed_count({2: 0.9})
+    with pytest.raises(TypeError, match="runs must be a dict of seed -> History"):
+        report.failed_count(runs["cosine"])
+
+
+def test_d2l_numbers_placed_in_our_range_over_seeds(per_seed):
+    # baseline's test acc over the two seeds: 0.801 and 0.850
+    seeds = [per_seed[0]["baseline"], per_seed[1]["baseline"]]
+    assert report.d2l_range(seeds, 0.877) == "above 0.801–0.850"
+    assert report.d2l_range(seeds, 0.8504) == "within 0.801–0.850"  # as shown: 0.850
+    assert report.d2l_range(seeds, 0.8) == "below 0.801–0.850"
+    assert report.d2l_range(seeds[:1], 0.801) == "within 0.801"
+    assert report.d2l_range([per_seed[0]["too_large"]], 0.9) == "every one of 1 seed diverged"
+    with pytest.raises(ValueError, match="histories must hold at least one History"):
+        report.d2l_range([], 0.9)
+    with pytest.raises(TypeError, match="reference"):
+        report.d2l_range(seeds, "0.9")
+    table = report.compare_with_d2l({"baseline": per_seed[0]["baseline"],
+                                     "multi_factor": per_seed[1]["baseline"]}, "pytorch",
+                                    per_seed={0: {"baseline": seeds[0], "multi_factor": seeds[0]},
+                                              1: {"baseline": seeds[1]}})
+    lines = table.splitlines()
+    assert lines[0].endswith("| D2L's test acc vs ours over seeds |")
+    assert lines[2] == ("| baseline lr 0.3 | 0.300 / 0.520 / 0.801 | 0.145 / 0.944 / 0.877 "
+                        "| above 0.801–0.850 (2 seeds) |")
+    # D2L's multi-step number is not that of its schedule: footnoted, with the reason
+    assert lines[3] == ("| multi-factor [15,30] x0.5 from 0.5 | 0.350 / 0.520 / 0.850 | "
+                        "0.194 / 0.927 / 0.869 [1] | above 0.801 (1 seed) |")
+    assert lines[5].startswith("[1] D2L's PyTorch code plots the multi-step schedule")
+    assert "0.5 x 0.5^2 = 0.125 in every epoch" in lines[5]
+    # without seeds: the published table as before, and MXNet's note for its own numbers
+    plain = report.compare_with_d2l({"multi_factor": seeds[0]}, "mxnet").splitlines()
+    assert len(plain[0].split("|")) == 5 and plain[2].endswith("0.194 / 0.927 / 0.887 [1] |")
+    assert "second fires at update 31" in plain[4]
 
 
 def test_seed_table_rejects_mismatched_seeds(per_seed):

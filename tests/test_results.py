@@ -125,3 +125,31 @@ def test_warmup_cosine_runs(framework):
     assert runs["warmup"]["epochs"][-1]["test_acc"] > 0.8
     no_warmup = runs["no_warmup"]
     assert no_warmup["epochs"][-1]["test_acc"] > 0.8 or at_chance_or_collapsed(no_warmup)
+
+
+def test_edge_of_stability_study():
+    """benchmarks/edge_of_stability.py's file: every framework with both thread settings,
+    the one-ulp runs, and the first updates' losses of every run, consistent with the
+    outcome each run records."""
+    from d2l_compat.records import edge_study_failures, read_edge_study
+    from d2l_compat.training import CHANCE_LOSS, COLLAPSE_FRACTION
+
+    data = read_edge_study()
+    assert data["epochs"] >= 2 and data["record_updates"] == 300
+    rows = edge_study_failures(data)
+    assert {(r["framework"], r["threads"]) for r in rows} == {
+        (fw, threads) for fw in FRAMEWORKS for threads in (0, 1)}
+    assert set(data["versions"]) == set(FRAMEWORKS)
+    for run in data["runs"]:
+        assert len(run["update_losses"]) == 300 and run["update_steps"] == list(range(300))
+        assert len(run["train_loss"]) == len(run["test_acc"]) == data["epochs"]
+        assert np.float32(run["applied_lr"]) == np.float32(run["lr"])  # the lr applied
+        at_chance = all(loss is not None and loss >= COLLAPSE_FRACTION * CHANCE_LOSS
+                        for loss in run["train_loss"])
+        assert (run["outcome"] == "at chance in every epoch") == at_chance, run["seed"]
+    perturbed = {(r["framework"], r["perturbation"]) for r in data["runs"] if r["perturbation"]}
+    assert perturbed <= {(fw, p) for fw in FRAMEWORKS for p in ("+1 ulp", "-1 ulp")}
+    assert len({fw for fw, _ in perturbed}) >= 3  # the one-ulp evidence, in most frameworks
+    for fw, p in perturbed:  # each beside its unperturbed run: seed 0, default threads
+        assert any((r["framework"], r["threads"], r["seed"], r["perturbation"])
+                   == (fw, 0, 0, "") for r in data["runs"]), fw

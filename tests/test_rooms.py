@@ -240,6 +240,92 @@ def test_train_without_scheduler_uses_the_constant_lr(d2l, data):
     assert h.schedule is None and h.schedule_unit is None
 
 
+# ------------------------------------------------------------- per-update records
+def trainer_class(d2l):
+    """The room's subclass of rooms.Trainer (what its train hands to train_with)."""
+    from d2l_compat.rooms import Trainer
+    found = [v for v in vars(d2l).values()
+             if isinstance(v, type) and issubclass(v, Trainer) and v is not Trainer]
+    assert len(found) == 1, found
+    return found[0]
+
+
+def test_record_updates_records_the_applied_lr_and_the_batch_loss(d2l, data):
+    """``record_updates=n``: the first n updates as (step, lr read back, minibatch loss),
+    across the epoch boundary; the loss is the one the update's gradient came from."""
+    from d2l_compat.lenet import cross_entropy, lenet_forward, lenet_weights
+    train_iter, _ = data
+    steps = len(train_iter)
+    s = CosineScheduler(max_update=2 * steps, base_lr=0.3, final_lr=0.01, warmup_steps=3)
+    h = run(d2l, data, 2, s, schedule_unit="update", record_updates=steps + 3)
+    assert [step for step, _, _ in h.updates] == list(range(steps + 3))
+    np.testing.assert_allclose(h.update_lrs, [s(t) for t in range(steps + 3)],
+                               rtol=LR_RTOL[d2l.FRAMEWORK])
+    X, y = next(iter(train_iter.batches(0)))
+    X = as_numpy(X)
+    X = X if LAYOUT[d2l.FRAMEWORK] == "NCHW" else X.transpose(0, 3, 1, 2)
+    first = cross_entropy(lenet_forward(lenet_weights(0), X), as_numpy(y))
+    assert h.update_losses[0] == pytest.approx(first, rel=1e-5)
+    sizes = [int(b[1].shape[0]) for b in train_iter.batches(0)]  # epoch 0's mean loss
+    assert np.dot(h.update_losses[:steps], sizes) / sum(sizes) == pytest.approx(
+        h.train_loss[0], rel=1e-5)
+    assert len(set(h.update_losses)) == len(h.update_losses)  # one loss per update
+
+
+def test_record_updates_zero_records_nothing_and_reads_no_batch_loss(d2l, data, monkeypatch):
+    def refuse(self):
+        raise AssertionError("batch_loss read without record_updates")
+    monkeypatch.setattr(trainer_class(d2l), "batch_loss", refuse)
+    h = run(d2l, data, 1)
+    assert h.updates == [] and "updates" not in h.to_dict()
+
+
+def test_record_updates_counts_from_start_epoch_and_is_recorded(d2l, data, results_tmp):
+    train_iter, _ = data
+    steps, net = len(train_iter), d2l.lenet()
+    h = run(d2l, data, 1, net=net, lr=0.2)
+    h = run(d2l, data, 2, net=net, lr=0.2, history=h, start_epoch=1, record_updates=4)
+    assert [step for step, _, _ in h.updates] == list(range(steps, steps + 4))
+    np.testing.assert_allclose(h.update_lrs, [0.2] * 4, rtol=LR_RTOL[d2l.FRAMEWORK])
+    d2l.record_run("lr_scheduler", "resumed", h)
+    loaded = records.load_history(d2l.FRAMEWORK, "lr_scheduler", "resumed")
+    assert loaded.updates == h.updates
+
+
+# ------------------------------------------------------------- weights and dead ReLUs
+def test_lenet_weights_of_is_the_inverse_of_load_lenet_weights(d2l, data):
+    from d2l_compat.lenet import lenet_weights
+    net = d2l.lenet(seed=3)
+    got, expected = d2l.lenet_weights_of(net), lenet_weights(3)
+    assert list(got) == list(expected)
+    for name, (w, b) in expected.items():
+        assert got[name][0].dtype == np.float32
+        np.testing.assert_array_equal(got[name][0], w, err_msg=name)
+        np.testing.assert_array_equal(got[name][1], b, err_msg=name)
+    run(d2l, data, 1, net=net)
+    trained = d2l.lenet_weights_of(net)
+    for name, (w, b) in expected.items():
+        assert not np.array_equal(trained[name][0], w), name
+        assert trained[name][1].any(), name  # the biases moved off zero
+
+
+def test_dead_relu_fraction_on_a_real_minibatch(d2l, data):
+    from d2l_compat.lenet import RELU_LAYERS, dead_relus, lenet_weights
+    X, _ = next(iter(data[0]))
+    fresh = d2l.dead_relu_fraction(d2l.lenet(), X)
+    assert list(fresh) == list(RELU_LAYERS)
+    assert all(0 <= f < 1 for f in fresh.values()), fresh
+    x = as_numpy(X)
+    x = x if LAYOUT[d2l.FRAMEWORK] == "NCHW" else x.transpose(0, 3, 1, 2)
+    assert fresh == dead_relus(lenet_weights(0), x)
+    weights = lenet_weights(0)
+    weights["conv1"] = (weights["conv1"][0], np.full(6, -100.0, np.float32))
+    dead = d2l.dead_relu_fraction(d2l.load_lenet_weights(d2l.lenet(), weights), X)
+    assert dead["conv1"] == 1.0
+    with pytest.raises(ValueError, match="X must be a minibatch"):
+        d2l.dead_relu_fraction(d2l.lenet(), x[0, 0])
+
+
 # The same bad arguments, the same error in every room: (error, the parameter the message
 # names, the arguments; a callable of the room and its net for what needs the framework).
 BAD_TRAIN_ARGUMENTS = [
@@ -258,6 +344,9 @@ BAD_TRAIN_ARGUMENTS = [
     (TypeError, "momentum", dict(momentum="high")),
     (ValueError, "momentum", dict(momentum=1.0)),
     (TypeError, "lr_hook", dict(lr_hook=0.1)),
+    (TypeError, "record_updates", dict(record_updates=True)),
+    (TypeError, "record_updates", dict(record_updates=1.5)),
+    (ValueError, "record_updates", dict(record_updates=-1)),
     (ValueError, "lr_hook", dict(scheduler=Constant(0.1), lr_hook=lambda step: 0.1)),
     (ValueError, "momentum", lambda d2l, net: dict(momentum=0.9,
                                                    optimizer=native_sgd(d2l, net, 0.1))),

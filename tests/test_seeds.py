@@ -37,7 +37,7 @@ def test_each_seed_has_its_own_file_and_load_seeds_reads_them(results_tmp, monke
     table = tables.chapter_table("lenet", "smoke")
     assert "| baseline lr 0.3 | — | — | — | 0.890 / 0.300 |" in table
     assert "Over seeds (seeds per framework: jax 3)" in table
-    assert "| baseline lr 0.3 | — | — | — | 0.623 (0.100–0.890), 1 of 3 collapsed |" in table
+    assert "| baseline lr 0.3 | — | — | — | 0.623 (0.100–0.890), 1 of 3 failed (seed 2: collapsed in epoch 2) |" in table
 
 
 def test_collapse_is_shown_in_the_seed_zero_table(results_tmp):
@@ -60,7 +60,7 @@ def test_a_run_that_never_left_chance_level_is_named_not_counted_as_fine(results
     assert str(stats).endswith("over 2 seeds, 1 of 2 at chance in every epoch")
     table = tables.chapter_table("lenet", "smoke")
     assert "| 0.100 (at chance in every epoch) / 2.303 |" in table
-    assert "0.450 (0.100–0.800), 1 of 2 at chance in every epoch |" in table
+    assert "0.450 (0.100–0.800), 1 of 2 failed (seed 0: at chance in every epoch) |" in table
 
 
 def test_the_timings_table_names_records_of_the_grid_before_the_worker_env_fix(tmp_path):

@@ -5,7 +5,9 @@ import math
 
 import pytest
 
-from d2l_compat.training import CHANCE_LOSS, COLLAPSE_FRACTION, LEARNED_FRACTION, History, fit
+from d2l_compat.files import finite_or_none
+from d2l_compat.training import (CHANCE_LOSS, COLLAPSE_FRACTION, FAILED, LEARNED_FRACTION,
+                                 History, failed_runs, fit, outcome)
 from scripted import scripted_epochs, scripted_run
 
 LEARNED, CHANCE = 0.6, 2.31  # a loss well below chance level, and one back at it
@@ -74,3 +76,66 @@ def test_from_dict_computes_collapse_for_files_without_the_field():
     assert History.from_dict(saved).collapsed_at == 2
     saved["epochs"][2]["train_loss"] = None  # JSON's NaN: diverged there, no collapse
     assert History.from_dict(saved).collapsed_at is None
+
+
+# ------------------------------------------------- one vocabulary of a failed run
+@pytest.mark.parametrize("losses, words", [
+    ([1.2, 0.9], ""),                                  # trained
+    ([2.31, 2.30], "at chance in every epoch"),        # never left chance level
+    ([1.2, LEARNED, CHANCE], "collapsed in epoch 2"),  # trained, then back at chance
+    ([1.2, math.nan], "diverged in epoch 1"),          # a non-finite loss stops the run
+])
+def test_failed_is_any_of_the_three_outcomes(losses, words):
+    history = scripted_run(losses)
+    assert outcome(history) == words
+    assert history.failed == bool(words)
+
+
+def test_failed_runs_counts_them_in_the_word_of_the_tables():
+    runs = [scripted_run(losses) for losses in
+            ([1.2, 0.9], [2.31, 2.30], [1.2, LEARNED, CHANCE], [1.2, math.nan], [0.8, 0.5])]
+    assert failed_runs(runs) == 3 and failed_runs([]) == 0
+    assert FAILED == "failed"
+
+
+def test_no_code_comment_says_never_trained_from_epoch_means():
+    """The epoch means cannot tell "never trained" from "broke within its first epoch"."""
+    from pathlib import Path
+    import d2l_compat
+    for path in Path(d2l_compat.__file__).parent.glob("*.py"):
+        text = path.read_text().lower()
+        assert "stuck: never trained" not in text, path
+
+
+# ------------------------------------------------------- per-update records
+def recorded_epochs(updates_per_epoch):
+    """A train_epoch that records ``updates_per_epoch[epoch]`` as its updates."""
+    base = scripted_epochs([0.1] * len(updates_per_epoch), [1.0] * len(updates_per_epoch))
+
+    def train_epoch(epoch):
+        stats = base(epoch)
+        stats.updates = updates_per_epoch[epoch]
+        return stats
+    return train_epoch
+
+
+def test_fit_appends_the_recorded_updates_and_the_history_reads_them():
+    history = History("jax", mode="smoke")
+    fit(recorded_epochs([[(0, 0.5, 2.3), (1, 0.5, 2.1)], [(2, 0.25, 1.9)]]), lambda: 0.5, 2,
+        history, animator=False, verbose=False)
+    assert history.updates == [(0, 0.5, 2.3), (1, 0.5, 2.1), (2, 0.25, 1.9)]
+    assert history.update_losses == [2.3, 2.1, 1.9]
+    assert history.update_lrs == [0.5, 0.5, 0.25]
+
+
+def test_updates_round_trip_through_json_only_when_recorded():
+    plain = scripted_run([1.2, 0.9])
+    assert plain.updates == [] and "updates" not in plain.to_dict()
+    assert History.from_dict(json.loads(json.dumps(plain.to_dict()))) == plain
+    history = History("jax", mode="smoke")
+    fit(recorded_epochs([[(0, 0.5, 2.3), (1, 0.5, math.nan)]]), lambda: 0.5, 1, history,
+        animator=False, verbose=False)
+    saved = json.loads(json.dumps(finite_or_none(history.to_dict())))
+    assert saved["updates"] == [[0, 0.5, 2.3], [1, 0.5, None]]
+    again = History.from_dict(saved)
+    assert again.updates[0] == (0, 0.5, 2.3) and math.isnan(again.update_losses[1])
