@@ -448,8 +448,7 @@ def train_loop(run: Trainer, train_iter, evaluate: Callable[[], float], num_epoc
     """
     steps_per_epoch = len(train_iter)
     before = run.READS_LR_BEFORE_STEP
-    last_recorded = start_epoch * steps_per_epoch + check_int(
-        "record_updates", record_updates, minimum=0)
+    last_recorded = start_epoch * steps_per_epoch + record_updates  # checked by train_with
 
     def train_epoch(epoch: int) -> EpochStats:
         run.begin_epoch()
