@@ -531,6 +531,28 @@ def parser(description: str = "Execute notebooks on a Dask grid.") -> argparse.A
     return p
 
 
+def check_kernel(name: str) -> str:
+    """The interpreter of the Jupyter kernel ``name``; a ValueError naming ``--kernel`` if
+    the kernel is not installed or its interpreter is missing (a kernel spec installed from
+    another checkout points at that checkout's ``.venv``): ``make kernel`` installs it anew.
+
+    Checked before the grid starts, so that no notebook fails for it one by one.
+    """
+    from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
+
+    try:
+        spec = KernelSpecManager().get_kernel_spec(name)
+    except NoSuchKernel:
+        raise ValueError(f"--kernel: no Jupyter kernel named {name!r} is installed; "
+                         f"`make kernel` installs {KERNEL!r}") from None
+    interpreter = spec.argv[0] if spec.argv else ""
+    if not (Path(interpreter).is_file() and os.access(interpreter, os.X_OK)):
+        raise ValueError(f"--kernel: the kernel {name!r} ({spec.resource_dir}) starts "
+                         f"{interpreter!r}, which does not exist here; `make kernel` "
+                         f"installs it for this checkout")
+    return interpreter
+
+
 def selection(args) -> tuple[list[str], list[str]]:
     frameworks = args.frameworks or installed_frameworks()
     chapters = args.chapters or find_chapters(args.chapters_dir, frameworks)
@@ -572,6 +594,10 @@ def main(argv=None) -> int:
             state = "up to date" if task.is_current() and not args.force else "would run"
             print(f"{task.key}: {state} -> {task.output}")
         return 0
+    try:
+        check_kernel(args.kernel)
+    except ValueError as err:
+        p.error(str(err))
     client = make_client(args.workers)
     try:
         print(f"dask: {client}")

@@ -1,6 +1,7 @@
 """The reproduction grid on a real two-worker Dask cluster, with the probe notebook."""
 
 import json
+import sys
 
 import pytest
 
@@ -162,6 +163,27 @@ def test_cli_refuses_negative_threads_before_starting_anything(capsys):
     with pytest.raises(SystemExit):
         reproduce.main(["--threads", "-2", "--dry-run"])
     assert "--threads: threads must be a non-negative int, got -2" in capsys.readouterr().err
+
+
+def test_a_missing_kernel_or_its_missing_interpreter_is_named_before_the_grid_starts(
+        tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("JUPYTER_PATH", str(tmp_path))  # searched first
+    spec = tmp_path / "kernels" / "stale"
+    spec.mkdir(parents=True)
+    gone = tmp_path / "other-checkout" / ".venv" / "bin" / "python"
+    (spec / "kernel.json").write_text(json.dumps(
+        {"argv": [str(gone), "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+         "display_name": "stale", "language": "python"}))
+    with pytest.raises(ValueError, match=rf"--kernel: the kernel 'stale' .* starts '{gone}'"):
+        reproduce.check_kernel("stale")
+    with pytest.raises(SystemExit):
+        reproduce.main(["--chapters", "lenet", "--frameworks", "pytorch", "--kernel",
+                        "no-such-kernel"])
+    assert "--kernel: no Jupyter kernel named 'no-such-kernel'" in capsys.readouterr().err
+    (spec / "kernel.json").write_text(json.dumps(
+        {"argv": [sys.executable, "-m", "ipykernel_launcher"], "language": "python",
+         "display_name": "here"}))
+    assert reproduce.check_kernel("stale") == sys.executable
 
 
 def test_kernel_env_drops_what_the_dask_nanny_set_for_its_worker(tmp_path, monkeypatch):
