@@ -618,7 +618,8 @@ D2L_NOTES = {
         "D2L's MXNet code gives Gluon's `MultiFactorScheduler(step=[15, 30], factor=0.5, "
         "base_lr=0.5)` to the trainer, which calls it once per update, not per epoch; its "
         f"plotting call had already applied the first decay (`num_update > {_D2L_STEPS[0]}`), "
-        f"and the second fires at update {_D2L_STEPS[1] + 1}: the run trains at "
+        f"and the second fires at update {_D2L_STEPS[1]} (counted from 0; Gluon's "
+        f"`num_update` is then {_D2L_STEPS[1] + 1}): the run trains at "
         f"{_D2L_BASE_LR * _D2L_FACTOR:g} for its first {_D2L_STEPS[1]} updates and at "
         f"{_D2L_BASE_LR * _D2L_FACTOR ** len(_D2L_STEPS):g} from then on, inside its first "
         "epoch.",
