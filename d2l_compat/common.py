@@ -25,7 +25,8 @@ from d2l_compat.schedules import (Constant, CosineScheduler, FactorScheduler,
                                   SquareRootScheduler, WarmupCosineDecay, join_schedules,
                                   plot_schedules, schedule_from_config, schedule_to_config)
 from d2l_compat.training import (FAILED, LR_LOG_EVERY, SCHEDULE_UNITS, EpochStats, History,
-                                 check_schedule_unit, failed_runs, fit, outcome)
+                                 check_schedule_unit, failed_runs, fit, outcome,
+                                 slow_start)
 
 __all__ = [
     "get_fashion_mnist_labels", "load_fashion_mnist",
@@ -43,5 +44,5 @@ __all__ = [
     "PolyScheduler", "Schedule", "SquareRootScheduler", "WarmupCosineDecay",
     "join_schedules", "plot_schedules", "schedule_from_config", "schedule_to_config",
     "LR_LOG_EVERY", "SCHEDULE_UNITS", "EpochStats", "History", "check_schedule_unit", "fit",
-    "FAILED", "failed_runs", "outcome",
+    "FAILED", "failed_runs", "outcome", "slow_start",
 ]

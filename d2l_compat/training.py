@@ -67,6 +67,32 @@ def collapse_epoch(train_losses) -> int | None:
     return None
 
 
+def slow_start(train_losses) -> tuple[int, int] | None:
+    """How long a run took to learn: ``(epochs at chance level before it learned, the first
+    epoch it learned)``, or None when no epoch's loss got below the learned level.
+
+    An epoch *learned* when its training loss is below ``LEARNED_FRACTION * CHANCE_LOSS``
+    and is *at chance level* when it is at or above ``COLLAPSE_FRACTION * CHANCE_LOSS``
+    (a non-finite loss counts as at chance). ``(0, k)`` is a run that never sat at chance
+    on its way down; ``(m, k)`` with ``m > 0`` one that was slow to start: such a run has not
+    failed (:func:`outcome`), it only waited.
+
+    >>> slow_start([2.31, 2.30, 1.9, 0.9, 0.5])   # two epochs at chance, learned in epoch 3
+    (2, 3)
+    >>> slow_start([1.1, 0.6])                     # learned at once
+    (0, 0)
+    >>> slow_start([2.31, 2.30]) is None           # never learned
+    True
+    """
+    level, learned_level = COLLAPSE_FRACTION * CHANCE_LOSS, LEARNED_FRACTION * CHANCE_LOSS
+    losses = list(train_losses)
+    learned = next((epoch for epoch, loss in enumerate(losses)
+                    if math.isfinite(loss) and loss < learned_level), None)
+    if learned is None:
+        return None
+    return sum(not math.isfinite(loss) or loss >= level for loss in losses[:learned]), learned
+
+
 STUCK = "at chance in every epoch"  # how tables and summaries name such a run
 ENDED_AT_CHANCE = "ended at chance"  # left chance level for a while, never learned, back
 FAILED = "failed"

@@ -7,7 +7,7 @@ import pytest
 
 from d2l_compat.files import finite_or_none
 from d2l_compat.training import (CHANCE_LOSS, COLLAPSE_FRACTION, FAILED, LEARNED_FRACTION,
-                                 History, failed_runs, fit, outcome)
+                                 History, failed_runs, fit, outcome, slow_start)
 from scripted import scripted_epochs, scripted_run
 
 LEARNED, CHANCE = 0.6, 2.31  # a loss well below chance level, and one back at it
@@ -139,3 +139,22 @@ def test_updates_round_trip_through_json_only_when_recorded():
     assert saved["updates"] == [[0, 0.5, 2.3], [1, 0.5, None]]
     again = History.from_dict(saved)
     assert again.updates[0] == (0, 0.5, 2.3) and math.isnan(again.update_losses[1])
+
+
+@pytest.mark.parametrize("losses, expected", [
+    ([2.31, 2.30, 1.9, 0.9, 0.5], (2, 3)),  # two epochs at chance, between, then learned
+    ([1.1, 0.6], (0, 0)),                   # learned in epoch 0
+    ([2.0, 1.5, 1.2], (0, 2)),              # below chance at once, learned only in epoch 2
+    ([float("nan"), 2.25, 1.0], (2, 2)),    # a non-finite loss counts as at chance
+    ([2.31, 2.30], None),                   # never learned
+    ([], None),
+])
+def test_slow_start_counts_the_epochs_at_chance_before_the_run_learned(losses, expected):
+    assert slow_start(losses) == expected
+
+
+def test_slow_start_thresholds_are_the_collapse_thresholds():
+    level, learned = COLLAPSE_FRACTION * CHANCE_LOSS, LEARNED_FRACTION * CHANCE_LOSS
+    assert slow_start([level, learned - 1e-9]) == (1, 1)
+    assert slow_start([level - 1e-9, learned - 1e-9]) == (0, 1)
+    assert slow_start([level, learned]) is None  # learned means strictly below the level
