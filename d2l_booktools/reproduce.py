@@ -452,7 +452,9 @@ def run_grid(tasks: list[Task], client, retries: int = DEFAULT_RETRIES, force: b
     """Submit every task that is not current (all with ``force``) and collect outcomes.
 
     A task that raises is retried ``retries`` times by Dask, then reported as failed;
-    the others continue.
+    the others continue. The seed-0 execution of a chapter and framework starts only once
+    its executions for the other seeds of this grid have finished and been stored: the
+    seed-0 notebook is the book's, and its seed tables read the other seeds' results.
     """
     from distributed import as_completed
 
@@ -462,9 +464,26 @@ def run_grid(tasks: list[Task], client, retries: int = DEFAULT_RETRIES, force: b
     for outcome in outcomes.values():
         echo(f"{outcome.task.key}: up to date, skipped (--force to re-run)")
     pending = [task for task in tasks if task.key not in outcomes]
-    futures = {client.submit(execute, task, task.source.read_text(), kernel, timeout,
+
+    def group(task: Task) -> tuple:
+        return task.chapter, task.framework, task.mode
+
+    def submit(task: Task):
+        return client.submit(execute, task, task.source.read_text(), kernel, timeout,
                              threads, key=f"notebook-{task.key}-{task.fingerprint[:8]}",
-                             retries=retries, pure=False): task for task in pending}
+                             retries=retries, pure=False)
+
+    others = {}  # (chapter, framework, mode) -> its executions of other seeds not finished
+    for task in pending:
+        if task.seed != DEFAULT_SEED:
+            others[group(task)] = others.get(group(task), 0) + 1
+    held = {}    # (chapter, framework, mode) -> its seed-0 executions, waiting for those
+    futures = {}
+    for task in pending:
+        if task.seed == DEFAULT_SEED and others.get(group(task)):
+            held.setdefault(group(task), []).append(task)
+        else:
+            futures[submit(task)] = task
     workers = len(client.scheduler_info().get("workers", {})) or 1
     at_once = max(1, min(workers, len(pending)))
     bar = None
@@ -472,7 +491,8 @@ def run_grid(tasks: list[Task], client, retries: int = DEFAULT_RETRIES, force: b
         from tqdm import tqdm
         bar = tqdm(total=len(pending), unit="notebook", file=sys.stderr)
         echo = bar.write
-    for future in as_completed(futures):
+    finished = as_completed(futures)
+    for future in finished:
         task = futures[future]
         try:
             result = future.result()
@@ -486,6 +506,13 @@ def run_grid(tasks: list[Task], client, retries: int = DEFAULT_RETRIES, force: b
                               summary_line(task, result["seconds"], own))
         outcomes[task.key] = outcome
         echo(outcome.line)
+        if task.seed != DEFAULT_SEED:
+            others[group(task)] -= 1
+            if not others[group(task)]:  # stored (or failed): release its seed 0
+                for waiting in held.pop(group(task), []):
+                    future = submit(waiting)
+                    futures[future] = waiting
+                    finished.add(future)
         if bar is not None:
             bar.update()
     if bar is not None:

@@ -85,6 +85,30 @@ def test_grid_runs_each_seed_then_resumes_and_forces(grid_client, probe_chapters
 
 
 @pytest.mark.slow  # starts a Dask cluster
+def test_seed_0_runs_after_the_other_seeds_of_its_chapter_and_framework(
+        grid_client, probe_chapters, results_tmp, tmp_path):
+    # The book's seed-0 notebook shows the other seeds' results: each execution prints the
+    # seeds recorded when it started. Two workers could start seed 0 beside seed 1.
+    for framework in ("pytorch", "jax"):
+        path = probe_chapters / framework / "probe.ipynb"
+        notebook = json.loads(path.read_text())
+        notebook["cells"].insert(1, {
+            "cell_type": "code", "execution_count": None, "metadata": {}, "outputs": [],
+            "source": "from d2l_compat.records import load_seeds\n"
+                      f"print('recorded before:', sorted(load_seeds({framework!r}, 'probe', "
+                      "'smoke')))"})
+        path.write_text(json.dumps(notebook))
+    tasks = reproduce.plan(["probe"], ["pytorch", "jax"], [0, 1, 2], "smoke", probe_chapters,
+                           tmp_path / "build", in_place=False)
+    outcomes = reproduce.run_grid(tasks, grid_client, progress=False, echo=[].append)
+    assert [o.status for o in outcomes] == ["done"] * 6
+    for task in tasks:
+        if task.seed == 0:
+            assert "recorded before: [1, 2]\n" in probe_outputs(task.output)
+    assert sorted(records.load_seeds("jax", "probe", "smoke")) == [0, 1, 2]
+
+
+@pytest.mark.slow  # starts a Dask cluster
 def test_failing_notebook_is_retried_then_reported_and_the_others_finish(
         grid_client, probe_chapters, results_tmp, tmp_path):
     attempts = tmp_path / "attempts.txt"
