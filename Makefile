@@ -98,9 +98,11 @@ grid: $(BIN)/python
 regress: $(BIN)/python
 	$(BIN)/python -m d2l_booktools.regress --mode smoke $(ARGS)
 
+# The results tables (results/README.md, the README's results section), then the running
+# times in every notebook; a notebook whose code is ahead of its execution keeps its outputs.
 results: $(BIN)/python
 	$(BIN)/python -m d2l_booktools.tables
-	$(BIN)/python -m d2l_booktools.sources
+	$(BIN)/python -m d2l_booktools.sources --keep-outputs
 
 bench: $(BIN)/python
 	$(BIN)/python benchmarks/throughput.py

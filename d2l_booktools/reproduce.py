@@ -534,7 +534,7 @@ def rebuild_tables(mode: str, chapters_dir: Path | None = None) -> None:
         print("updated the results section of README.md")
     if chapters_dir is not None and Path(chapters_dir).resolve() == CHAPTERS_DIR:
         for source in chapter_sources(chapters_dir):
-            for path in write_notebooks(read_source(source)):
+            for path in write_notebooks(read_source(source), keep_outputs=True):
                 print(f"updated the running times in {path}")
 
 
@@ -580,6 +580,24 @@ def check_kernel(name: str) -> str:
     return interpreter
 
 
+def behind_sources(chapters, frameworks, chapters_dir: Path) -> list[str]:
+    """The notebooks of the project's chapters that differ from what their sources generate
+    (the source was edited, ``make notebooks`` not run): executing them would record a
+    chapter that is not the book's. Empty for another chapters folder (tests, copies)."""
+    from d2l_booktools.sources import differences
+
+    if Path(chapters_dir).resolve() != CHAPTERS_DIR.resolve():
+        return []
+    behind = []
+    for chapter in chapters:
+        source = CHAPTERS_DIR / f"{chapter}.md"
+        if source.exists():
+            behind += [str(Path(chapters_dir) / framework / f"{chapter}.ipynb")
+                       for framework in frameworks
+                       if differences(read_source(source), framework)]
+    return behind
+
+
 def selection(args) -> tuple[list[str], list[str]]:
     frameworks = args.frameworks or installed_frameworks()
     chapters = args.chapters or find_chapters(args.chapters_dir, frameworks)
@@ -616,6 +634,10 @@ def main(argv=None) -> int:
             args.mode, args.chapters_dir, args.build_dir)]
     except (TypeError, ValueError) as err:
         p.error(str(err))
+    behind = behind_sources(chapters, frameworks, args.chapters_dir)
+    if behind:
+        p.error("these notebooks are behind their chapter sources: " + ", ".join(behind)
+                + "; `make notebooks` regenerates them (`make reproduce` does it first)")
     if args.dry_run:
         for task in tasks:
             state = "up to date" if task.is_current() and not args.force else "would run"

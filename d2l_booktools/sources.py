@@ -223,16 +223,37 @@ def differences(chapter: ChapterSource, framework: str) -> list[str]:
             *list(diff)[2:12]]
 
 
-def write_notebooks(chapter: ChapterSource, out: Path | None = None) -> list[Path]:
+def executed_cells(notebook: dict | None) -> int:
+    """How many code cells of ``notebook`` hold an execution (a count or outputs)."""
+    return sum(1 for c in (notebook or {}).get("cells", []) if c["cell_type"] == "code"
+               and (c.get("execution_count") is not None or c.get("outputs")))
+
+
+def write_notebooks(chapter: ChapterSource, out: Path | None = None,
+                    keep_outputs: bool = False) -> list[Path]:
     """Write the chapter's four notebooks (atomically) under ``out`` (default: next to the
-    source); return the paths that changed."""
+    source); return the paths that changed.
+
+    With ``keep_outputs`` a notebook whose regeneration would drop the outputs of executed
+    code cells (their code changed in the source since the notebook was executed) is left
+    as it is, and named on stderr: what refreshes only the running times or the prose (the
+    end of a grid run, ``make results``) must not strip a chapter that awaits its
+    execution. ``make notebooks`` regenerates it, dropping those outputs.
+    """
     import nbformat
 
     written = []
     for framework in FRAMEWORKS:
         path = notebook_path(chapter, framework, out)
         previous = json.loads(path.read_text()) if path.exists() else None
-        text = nbformat.writes(nbformat.from_dict(generate(chapter, framework, previous)))
+        notebook = generate(chapter, framework, previous)
+        lost = executed_cells(previous) - executed_cells(notebook)
+        if keep_outputs and lost > 0:
+            print(f"{path}: kept as executed: {lost} of its executed code cells changed in "
+                  f"{chapter.path.name} since; `make notebooks` regenerates it without "
+                  f"their outputs, to be executed", file=sys.stderr)
+            continue
+        text = nbformat.writes(nbformat.from_dict(notebook))
         text += "\n"
         if not path.exists() or path.read_text() != text:
             written.append(write_atomic(path, text))
@@ -252,6 +273,9 @@ def main(argv=None) -> int:
     parser.add_argument("--out", type=Path, default=None,
                         help="write <out>/<framework>/<chapter>.ipynb instead (carrying "
                              "over outputs of notebooks already there)")
+    parser.add_argument("--keep-outputs", action="store_true",
+                        help="leave a notebook as it is when regenerating it would drop the "
+                             "outputs of executed code cells (its code changed since it ran)")
     args = parser.parse_args(argv)
     if args.pending_to:
         import shutil
@@ -275,7 +299,7 @@ def main(argv=None) -> int:
             for framework in FRAMEWORKS:
                 problems.extend(differences(chapter, framework))
         else:
-            for written in write_notebooks(chapter, args.out):
+            for written in write_notebooks(chapter, args.out, args.keep_outputs):
                 print(f"wrote {written}")
     for line in problems:
         print(line, file=sys.stderr)

@@ -135,6 +135,29 @@ def test_failing_notebook_is_retried_then_reported_and_the_others_finish(
     assert not tasks[1].output.exists()
 
 
+def test_the_grid_refuses_notebooks_behind_their_chapter_source(tmp_path, monkeypatch,
+                                                                capsys):
+    from test_sources import cell, write_source
+    from d2l_booktools import sources
+
+    chapters = tmp_path / "chapters"
+    chapters.mkdir()
+    source = write_source(chapters, cell("print(1)"))
+    sources.write_notebooks(sources.read_source(source))
+    monkeypatch.setattr(reproduce, "CHAPTERS_DIR", chapters)
+    argv = ["--chapters", "demo", "--frameworks", "pytorch", "jax", "--chapters-dir",
+            str(chapters), "--build-dir", str(tmp_path / "build"), "--dry-run"]
+    assert reproduce.main(argv) == 0
+    source.write_text(source.read_text().replace("print(1)", "print(2)"))  # make notebooks
+    with pytest.raises(SystemExit) as exit_:                                   # not run
+        reproduce.main(argv)
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err
+    assert ("these notebooks are behind their chapter sources: "
+            f"{chapters / 'pytorch' / 'demo.ipynb'}, {chapters / 'jax' / 'demo.ipynb'}; "
+            "`make notebooks` regenerates them") in err
+
+
 def test_fingerprint_follows_code_mode_seed_not_outputs():
     notebook = json.loads((reproduce.project_root() / "tests" / "grid_probe.ipynb").read_text())
     base = reproduce.run_fingerprint(notebook, "smoke", 0, "pytorch")

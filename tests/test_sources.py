@@ -77,6 +77,36 @@ def test_unchanged_cells_keep_their_outputs_and_changed_ones_lose_them(tmp_path)
     assert sources.differences(sources.read_source(path), "mxnet") == []
 
 
+def test_keep_outputs_leaves_a_notebook_whose_executed_code_changed(tmp_path, capsys):
+    path = write_source(tmp_path, cell("print(1)"), cell("print(2)"))
+    sources.write_notebooks(sources.read_source(path))
+    nb_path = tmp_path / "jax" / "demo.ipynb"
+    nb = json.loads(nb_path.read_text())
+    for k, code in enumerate(c for c in nb["cells"] if c["cell_type"] == "code"):
+        code["outputs"] = [{"output_type": "stream", "name": "stdout", "text": f"{k + 1}\n"}]
+        code["execution_count"] = k + 1
+    executed = json.dumps(nb)
+    nb_path.write_text(executed)
+    # Prose only: regenerated, the outputs carried over.
+    path.write_text(path.read_text().replace("Shared prose.", "Edited prose."))
+    assert nb_path in sources.write_notebooks(sources.read_source(path), keep_outputs=True)
+    regenerated = json.loads(nb_path.read_text())
+    assert "Edited prose." in regenerated["cells"][0]["source"]
+    assert sources.executed_cells(regenerated) == 2
+    # Code: the executed notebook stays as it is, and is named.
+    before = nb_path.read_text()
+    path.write_text(path.read_text().replace("print(2)", "print(3)"))
+    capsys.readouterr()
+    assert sources.main([str(path), "--keep-outputs"]) == 0
+    assert nb_path.read_text() == before
+    err = capsys.readouterr().err
+    assert f"{nb_path}: kept as executed: 1 of its executed code cells changed in demo.md" \
+        in err
+    # Without it (make notebooks) the changed cell is regenerated, unexecuted.
+    assert sources.main([str(path)]) == 0
+    assert sources.executed_cells(json.loads(nb_path.read_text())) == 1
+
+
 def test_the_box_shows_the_chapters_running_times_from_the_timings_file(tmp_path):
     path = write_source(tmp_path, cell(f"> **Box.** Minutes:\n>\n> {sources.TIMINGS_MARKER}",
                                        kind="markdown"), cell("print(1)"))
