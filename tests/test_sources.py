@@ -56,15 +56,22 @@ def test_cells_go_to_the_frameworks_they_are_tagged_for(tmp_path):
     assert torch_nb["metadata"]["kernelspec"]["name"] == "d2l-compat"
 
 
-def test_unchanged_cells_keep_their_outputs_and_changed_ones_lose_them(tmp_path):
+def executed_demo(tmp_path, framework):
+    """A two-cell source and its notebook for ``framework``, as if executed: cell k printed
+    k (counted from 1). Returns (source path, notebook path)."""
     path = write_source(tmp_path, cell("print(1)"), cell("print(2)"))
     sources.write_notebooks(sources.read_source(path))
-    nb_path = tmp_path / "mxnet" / "demo.ipynb"
+    nb_path = tmp_path / framework / "demo.ipynb"
     nb = json.loads(nb_path.read_text())
     for k, code in enumerate(c for c in nb["cells"] if c["cell_type"] == "code"):
         code["outputs"] = [{"output_type": "stream", "name": "stdout", "text": f"{k + 1}\n"}]
         code["execution_count"] = k + 1
     nb_path.write_text(json.dumps(nb))
+    return path, nb_path
+
+
+def test_unchanged_cells_keep_their_outputs_and_changed_ones_lose_them(tmp_path):
+    path, nb_path = executed_demo(tmp_path, "mxnet")
     path.write_text(path.read_text().replace("Shared prose.", "Edited prose.")
                     .replace("print(2)", "print(3)"))
     written = sources.write_notebooks(sources.read_source(path))
@@ -78,15 +85,7 @@ def test_unchanged_cells_keep_their_outputs_and_changed_ones_lose_them(tmp_path)
 
 
 def test_keep_outputs_leaves_a_notebook_whose_executed_code_changed(tmp_path, capsys):
-    path = write_source(tmp_path, cell("print(1)"), cell("print(2)"))
-    sources.write_notebooks(sources.read_source(path))
-    nb_path = tmp_path / "jax" / "demo.ipynb"
-    nb = json.loads(nb_path.read_text())
-    for k, code in enumerate(c for c in nb["cells"] if c["cell_type"] == "code"):
-        code["outputs"] = [{"output_type": "stream", "name": "stdout", "text": f"{k + 1}\n"}]
-        code["execution_count"] = k + 1
-    executed = json.dumps(nb)
-    nb_path.write_text(executed)
+    path, nb_path = executed_demo(tmp_path, "jax")
     # Prose only: regenerated, the outputs carried over.
     path.write_text(path.read_text().replace("Shared prose.", "Edited prose."))
     assert nb_path in sources.write_notebooks(sources.read_source(path), keep_outputs=True)
