@@ -581,20 +581,26 @@ def check_kernel(name: str) -> str:
 
 
 def behind_sources(chapters, frameworks, chapters_dir: Path) -> list[str]:
-    """The notebooks of the project's chapters that differ from what their sources generate
-    (the source was edited, ``make notebooks`` not run): executing them would record a
-    chapter that is not the book's. Empty for another chapters folder (tests, copies)."""
-    from d2l_booktools.sources import differences
+    """The notebooks of the project's chapters whose code differs from what their sources
+    generate (the source was edited, ``make notebooks`` not run): executing them would
+    record a chapter that is not the book's. Prose does not count (the end of the grid
+    regenerates it, with the running times it recorded). Empty for another chapters
+    folder (tests, copies)."""
+    from d2l_booktools.sources import generate
 
     if Path(chapters_dir).resolve() != CHAPTERS_DIR.resolve():
         return []
     behind = []
     for chapter in chapters:
         source = CHAPTERS_DIR / f"{chapter}.md"
-        if source.exists():
-            behind += [str(Path(chapters_dir) / framework / f"{chapter}.ipynb")
-                       for framework in frameworks
-                       if differences(read_source(source), framework)]
+        if not source.exists():
+            continue
+        parsed = read_source(source)
+        for framework in frameworks:
+            path = Path(chapters_dir) / framework / f"{chapter}.ipynb"
+            if (not path.exists() or code_sources(json.loads(path.read_text()))
+                    != code_sources(generate(parsed, framework))):
+                behind.append(str(path))
     return behind
 
 

@@ -148,6 +148,8 @@ def test_the_grid_refuses_notebooks_behind_their_chapter_source(tmp_path, monkey
     argv = ["--chapters", "demo", "--frameworks", "pytorch", "jax", "--chapters-dir",
             str(chapters), "--build-dir", str(tmp_path / "build"), "--dry-run"]
     assert reproduce.main(argv) == 0
+    source.write_text(source.read_text().replace("Shared prose.", "Edited prose."))
+    assert reproduce.main(argv) == 0  # prose only: the end of the grid regenerates it
     source.write_text(source.read_text().replace("print(1)", "print(2)"))  # make notebooks
     with pytest.raises(SystemExit) as exit_:                                   # not run
         reproduce.main(argv)
