@@ -43,7 +43,7 @@ NOTE_MAX_WORDS = 150
 # re-execution (`make notebooks reproduce`) lands, the committed notebooks stay as they were
 # executed, and the tests execute the notebooks generated from these sources instead
 # (`--pending-to`). An entry goes once its notebooks are regenerated and re-executed.
-PENDING_REEXECUTION: frozenset[str] = frozenset({"lr_finder", "lr_scheduler"})
+PENDING_REEXECUTION: frozenset[str] = frozenset({"lr_finder"})
 SOURCE_FORMAT = "md:myst"
 CHAPTERS_DIR = project_root() / "chapters"
 # A line of a Markdown cell holding this marker becomes the chapter's running times per mode
