@@ -73,6 +73,7 @@ import re
 import sys
 import tempfile
 import time
+from collections import Counter
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
@@ -473,14 +474,12 @@ def run_grid(tasks: list[Task], client, retries: int = DEFAULT_RETRIES, force: b
                              threads, key=f"notebook-{task.key}-{task.fingerprint[:8]}",
                              retries=retries, pure=False)
 
-    others = {}  # (chapter, framework, mode) -> its executions of other seeds not finished
-    for task in pending:
-        if task.seed != DEFAULT_SEED:
-            others[group(task)] = others.get(group(task), 0) + 1
+    # (chapter, framework, mode) -> its executions of other seeds not finished
+    others = Counter(group(task) for task in pending if task.seed != DEFAULT_SEED)
     held = {}    # (chapter, framework, mode) -> its seed-0 executions, waiting for those
     futures = {}
     for task in pending:
-        if task.seed == DEFAULT_SEED and others.get(group(task)):
+        if task.seed == DEFAULT_SEED and others[group(task)]:
             held.setdefault(group(task), []).append(task)
         else:
             futures[submit(task)] = task
